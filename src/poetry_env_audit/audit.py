@@ -1,0 +1,184 @@
+"""The audit engine: the single place where the decision is made.
+
+``poetry env-audit`` and the install guard both call :func:`assess` with the
+planned changes; they differ only in where the plan comes from (a dry run of
+the lock, or the operations Poetry is about to execute).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Callable
+
+from poetry_env_audit import remedies
+from poetry_env_audit.findings import EnvFinding
+from poetry_env_audit.findings import evaluate
+from poetry_env_audit.findings import with_policy
+from poetry_env_audit.policy import SEVERITY
+from poetry_env_audit.policy import PolicyAction
+from poetry_env_audit.report import Report
+from poetry_env_audit.report import RunVerdict
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from collections.abc import Sequence
+
+    from cleo.io.io import IO
+    from poetry.poetry import Poetry
+
+    from poetry_env_audit.findings import Finding
+    from poetry_env_audit.plan import PlannedChange
+    from poetry_env_audit.poetry_env import PoetryEnvironment
+    from poetry_env_audit.policy import Policy
+    from poetry_env_audit.seams import Holder
+    from poetry_env_audit.target import TargetEnvironment
+
+HoldersFor = Callable[[str, str], "Sequence[Holder]"]
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    groups: frozenset[str] | None = None
+    extras: tuple[str, ...] = ()
+    sync: bool = False
+
+
+def _no_holders(name: str, specifier: str) -> Sequence[Holder]:
+    del name, specifier
+    return ()
+
+
+def environment_findings(
+    poetry: PoetryEnvironment, target: TargetEnvironment, policy: Policy
+) -> tuple[EnvFinding, ...]:
+    out: list[EnvFinding] = []
+    if target.shared:
+        out.append(
+            EnvFinding(
+                kind="shared",
+                message=(
+                    f"Poetry {poetry.version} runs from {', '.join(target.shared_dirs)},"
+                    f" the environment this command installs into ({target.reason})."
+                ),
+                policy=policy.action("shared"),
+                remedies=remedies.for_shared(poetry, target),
+            )
+        )
+    elif not poetry.installation.isolated:
+        out.append(
+            EnvFinding(
+                kind="not-isolated",
+                message=(
+                    f"Poetry {poetry.version} is installed in"
+                    f" {poetry.installation.describe()} at {poetry.prefix}; this"
+                    " project's target does not overlap it."
+                ),
+                policy=None,
+                remedies=(remedies.isolate_poetry(poetry),),
+            )
+        )
+    marker = target.externally_managed or (
+        poetry.installation.externally_managed_message if target.shared else None
+    )
+    if marker:
+        out.append(
+            EnvFinding(
+                kind="externally-managed",
+                message=f"{target.python or target.path} is externally managed: "
+                + " ".join(marker.split()),
+                policy=policy.action("externally-managed"),
+                remedies=remedies.for_shared(poetry, target),
+            )
+        )
+    for problem in poetry.problems:
+        spec = problem.required_by.specifier if problem.required_by else ""
+        out.append(
+            EnvFinding(
+                kind="inconsistent",
+                message=f"Poetry's environment is already inconsistent: {problem.detail}.",
+                policy=policy.action("inconsistent"),
+                remedies=(remedies.repair(poetry, problem.package, spec),),
+            )
+        )
+    return tuple(out)
+
+
+def run_verdict(findings: Iterable[Finding], environment: Iterable[EnvFinding]) -> RunVerdict:
+    worst = PolicyAction.OFF
+    for action in [f.policy for f in findings] + [e.policy for e in environment]:
+        if action is not None and SEVERITY[action] > SEVERITY[worst]:
+            worst = action
+    return {
+        PolicyAction.BLOCK: RunVerdict.BLOCK,
+        PolicyAction.SERIALISE: RunVerdict.SERIALISE,
+        PolicyAction.WARN: RunVerdict.WARN,
+        PolicyAction.OFF: RunVerdict.OK,
+    }[worst]
+
+
+def assess(
+    *,
+    poetry: PoetryEnvironment,
+    target: TargetEnvironment,
+    changes: Sequence[PlannedChange],
+    policy: Policy,
+    holders_for: HoldersFor = _no_holders,
+    project: str | None = None,
+    sync: bool = False,
+) -> Report:
+    """Findings, policy and remedies for ``changes`` to ``target``."""
+    findings: list[Finding] = []
+    for finding in evaluate(poetry, target, changes):
+        spec = remedies.combined_specifier(
+            [remedies.specifier_of(r.requirement) for r in finding.required_by]
+        )
+        holders = holders_for(finding.package, spec) if finding.verdict.value == "breaks" else ()
+        findings.append(
+            with_policy(
+                finding,
+                policy.action(finding.kind),
+                remedies.for_package(finding, poetry, target, holders),
+            )
+        )
+    environment = environment_findings(poetry, target, policy)
+    return Report(
+        project=project,
+        poetry=poetry,
+        target=target,
+        sync=sync,
+        changes=tuple(changes),
+        findings=tuple(findings),
+        environment=environment,
+        verdict=run_verdict(findings, environment),
+    )
+
+
+def audit_project(poetry: Poetry, io: IO, options: AuditOptions, policy: Policy) -> Report:
+    """``poetry env-audit``: predict what installing the lock would do, and judge it."""
+    from poetry_env_audit import seams
+    from poetry_env_audit.poetry_env import inspect_poetry_environment
+
+    own = inspect_poetry_environment()
+    seams.check_lock(poetry)
+    env, target = seams.find_target(poetry, io, own.import_paths)
+    changes: list[PlannedChange] = []
+    if env is not None:
+        changes = seams.operations_to_changes(
+            seams.plan_operations(
+                poetry, env, groups=options.groups, extras=options.extras, sync=options.sync
+            )
+        )
+
+    def holders_for(name: str, specifier: str) -> Sequence[Holder]:
+        return seams.project_holders(poetry, name, specifier)
+
+    return assess(
+        poetry=own,
+        target=target,
+        changes=changes,
+        policy=policy,
+        holders_for=holders_for,
+        project=str(poetry.file.path.parent),
+        sync=options.sync,
+    )

@@ -1,0 +1,102 @@
+"""``poetry env-audit``: map options to the engine, a report to an exit code."""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from cleo.helpers import option
+from poetry.console.commands.group_command import GroupCommand
+
+from poetry_env_audit.render import FORMATS
+from poetry_env_audit.report import EXIT_ERROR
+
+
+class EnvAuditCommand(GroupCommand):
+    name = "env-audit"
+    description = (
+        "Show what installing the lock would do to the packages Poetry itself runs on."
+    )
+    help = (
+        "Compares what <c1>poetry install</c1> would change in the target environment"
+        " with the packages Poetry and its plugins need, without changing anything.\n\n"
+        "Exit codes: 0 nothing would be blocked, 1 at least one change would be blocked,"
+        " 2 the audit could not run."
+    )
+    options: ClassVar[list] = [  # type: ignore[type-arg]
+        *GroupCommand._group_dependency_options(),
+        option("all-groups", None, "Include all dependency groups."),
+        option(
+            "extras",
+            "E",
+            "Extra sets of dependencies to include.",
+            flag=False,
+            multiple=True,
+        ),
+        option("all-extras", None, "Include all extras."),
+        option("sync", None, "Plan as <c1>poetry sync</c1> would (remove what the lock lacks)."),
+        option(
+            "format",
+            "f",
+            f"Output format: {', '.join(FORMATS)}.",
+            flag=False,
+            default="text",
+        ),
+    ]
+
+    def handle(self) -> int:
+        from poetry_env_audit.errors import AuditError
+
+        try:
+            return self._handle()
+        except AuditError as error:
+            self._fail(str(error))
+            return EXIT_ERROR
+        except Exception as error:  # noqa: BLE001 - never a traceback unless -vvv
+            if self.io.is_debug():
+                raise
+            self._fail(f"internal error: {type(error).__name__}: {error} (run with -vvv for details)")
+            return EXIT_ERROR
+
+    def _fail(self, message: str) -> None:
+        from poetry_env_audit.render.text import escape
+
+        self.line_error(f"<error>env-audit: {escape(' '.join(message.split()))}</error>")
+
+    def _handle(self) -> int:
+        from poetry_env_audit import seams
+        from poetry_env_audit.audit import AuditOptions
+        from poetry_env_audit.audit import audit_project
+        from poetry_env_audit.errors import AuditError
+        from poetry_env_audit.policy import load_policy
+
+        fmt = str(self.option("format")).lower()
+        if fmt not in FORMATS:
+            raise AuditError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)}).")
+        if self.option("extras") and self.option("all-extras"):
+            raise AuditError("--extras and --all-extras cannot be used together.")
+        poetry = seams.load_poetry(self)
+        policy = load_policy(seams.project_table(poetry), os.environ)  # type: ignore[arg-type]
+        extras: list[str] = []
+        if self.option("all-extras"):
+            extras = [str(e) for e in poetry.package.extras]
+        else:
+            for value in self.option("extras") or []:
+                extras.extend(value.split())
+        options = AuditOptions(
+            groups=seams.activated_groups(self),
+            extras=tuple(extras),
+            sync=bool(self.option("sync")),
+        )
+        report = audit_project(poetry, self.io, options, policy)
+        if fmt == "json":
+            from cleo.io.outputs.output import Type
+
+            from poetry_env_audit.render.json import render as render_json
+
+            self.io.write_line(render_json(report), type=Type.RAW)
+        else:
+            from poetry_env_audit.render.text import render as render_text
+
+            self.line(render_text(report))
+        return report.exit_code

@@ -1,0 +1,203 @@
+"""Findings: every planned change to a package Poetry needs, with a verdict.
+
+``breaks``: after the change a requirement of Poetry or of a Poetry plugin is
+no longer met, or a package they need is removed. ``changes``: the package is
+replaced in place but every requirement still holds. Environment-level
+findings describe the setting rather than one package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import replace
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from poetry_env_audit.plan import Action
+from poetry_env_audit.poetry_env import DistInfo
+from poetry_env_audit.poetry_env import resolve_closure
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from poetry_env_audit.plan import PlannedChange
+    from poetry_env_audit.poetry_env import PoetryEnvironment
+    from poetry_env_audit.poetry_env import RequiredBy
+    from poetry_env_audit.policy import PolicyAction
+    from poetry_env_audit.target import TargetEnvironment
+
+
+class Verdict(str, Enum):
+    BREAKS = "breaks"
+    CHANGES = "changes"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Remedy:
+    title: str
+    command: str | None = None
+
+
+@dataclass(frozen=True)
+class Requirer:
+    package: str
+    version: str
+    requirement: str
+    satisfied: bool
+
+    def describe(self) -> str:
+        return f"{self.package} {self.version} requires {self.requirement}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A planned change to a distribution Poetry needs, in a shared environment."""
+
+    package: str
+    current: str | None
+    planned: str | None
+    action: Action
+    verdict: Verdict
+    required_by: tuple[Requirer, ...]
+    detail: str
+    policy: PolicyAction | None = None
+    remedies: tuple[Remedy, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return self.verdict.value
+
+
+@dataclass(frozen=True)
+class EnvFinding:
+    """A finding about the setting: shared, externally managed, inconsistent."""
+
+    kind: str
+    message: str
+    policy: PolicyAction | None = None
+    remedies: tuple[Remedy, ...] = ()
+
+
+def _applies_to_poetry(target: TargetEnvironment, dist: DistInfo | None) -> bool:
+    """Whether installing into ``target`` changes what Poetry imports for this name."""
+    if not target.shared:
+        return False
+    if dist is None:
+        return True  # a new package lands in a directory Poetry imports from
+    return dist.location in target.shared_dirs
+
+
+def evaluate(
+    poetry: PoetryEnvironment,
+    target: TargetEnvironment,
+    changes: Sequence[PlannedChange],
+) -> tuple[Finding, ...]:
+    """Verdicts for the planned changes that touch what Poetry runs on."""
+    if not target.shared:
+        return ()
+    index = dict(poetry.index)
+    applied: list[PlannedChange] = []
+    for change in changes:
+        current = index.get(change.name)
+        if not _applies_to_poetry(target, current):
+            continue
+        applied.append(change)
+        if change.action is Action.REMOVE:
+            index.pop(change.name, None)
+        else:
+            index[change.name] = DistInfo(
+                name=change.name,
+                display_name=current.display_name if current else change.display_name,
+                version=change.planned or "",
+                location=current.location if current else target.shared_dirs[0],
+                requires=change.requires,
+                plugin_groups=current.plugin_groups if current else (),
+            )
+    after = resolve_closure(index, poetry.roots, poetry.marker_env)
+    after_needed = {d.name: d for d in after.needed}
+    before_problems = {p.detail for p in poetry.problems}
+    findings: list[Finding] = []
+    for change in applied:
+        before = poetry.get(change.name)
+        now = after_needed.get(change.name)
+        if before is None and now is None:
+            continue  # Poetry does not need it, before or after
+        edges: Sequence[RequiredBy]
+        if change.action is Action.REMOVE:
+            edges = before.required_by if before else ()
+            requirers = _poetry_first([_requirer(e, None) for e in edges])
+            verdict = Verdict.BREAKS if before is not None else Verdict.CHANGES
+            detail = _removal_detail(change, requirers)
+        else:
+            edges = now.required_by if now else (before.required_by if before else ())
+            requirers = tuple(_requirer(e, change.planned) for e in edges)
+            own = [
+                p.detail
+                for p in after.problems
+                if p.required_by is not None
+                and p.required_by.package == change.name
+                and p.detail not in before_problems
+            ]
+            broken = [r for r in _poetry_first(requirers) if not r.satisfied]
+            verdict = Verdict.BREAKS if broken or own else Verdict.CHANGES
+            detail = _change_detail(change, broken, own)
+        findings.append(
+            Finding(
+                package=before.display_name if before else change.display_name,
+                current=change.current,
+                planned=change.planned,
+                action=change.action,
+                verdict=verdict,
+                required_by=_poetry_first(requirers),
+                detail=detail,
+            )
+        )
+    return tuple(findings)
+
+
+def _poetry_first(requirers: Sequence[Requirer]) -> tuple[Requirer, ...]:
+    return tuple(sorted(requirers, key=lambda r: (r.package != "poetry", r.package)))
+
+
+def _requirer(edge: RequiredBy, planned: str | None) -> Requirer:
+    return Requirer(
+        package=edge.package,
+        version=edge.version,
+        requirement=edge.requirement,
+        satisfied=edge.allows(planned),
+    )
+
+
+def _removal_detail(change: PlannedChange, requirers: Sequence[Requirer]) -> str:
+    who = "; ".join(r.describe() for r in requirers) or "Poetry needs it"
+    return f"{change.display_name} {change.current} would be removed ({who})"
+
+
+def _change_detail(
+    change: PlannedChange, broken: Sequence[Requirer], own: Sequence[str]
+) -> str:
+    verb = {
+        Action.INSTALL: "installed",
+        Action.UPGRADE: "upgraded",
+        Action.DOWNGRADE: "downgraded",
+        Action.REINSTALL: "reinstalled",
+        Action.REMOVE: "removed",
+    }[change.action]
+    versions = (
+        f"{change.current} -> {change.planned}"
+        if change.current and change.current != change.planned
+        else f"{change.planned}"
+    )
+    head = f"{change.display_name} would be {verb} ({versions})"
+    if broken:
+        return f"{head}, but " + "; ".join(r.describe() for r in broken)
+    if own:
+        return f"{head}, but then " + "; ".join(own)
+    return f"{head} in place; every requirement of Poetry still holds"
+
+
+def with_policy(finding: Finding, action: PolicyAction, remedies: Sequence[Remedy]) -> Finding:
+    return replace(finding, policy=action, remedies=tuple(remedies))

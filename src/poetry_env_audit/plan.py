@@ -1,0 +1,55 @@
+"""What installing the lock file would do to the target environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from packaging.version import InvalidVersion
+from packaging.version import Version
+
+
+class Action(str, Enum):
+    INSTALL = "install"
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+    REINSTALL = "reinstall"
+    REMOVE = "remove"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One operation Poetry would execute, reduced to what matters here.
+
+    ``requires`` are the PEP 508 requirements of the planned version (from the
+    lock), used to check what Poetry would need after the change.
+    """
+
+    name: str
+    display_name: str
+    action: Action
+    current: str | None
+    planned: str | None
+    requires: tuple[str, ...] = ()
+
+
+def classify(job_type: str, current: str | None, planned: str | None) -> Action:
+    """Map Poetry's ``install|update|uninstall`` and two versions to an :class:`Action`."""
+    if job_type == "uninstall":
+        return Action.REMOVE
+    if job_type == "install" or current is None:
+        return Action.INSTALL
+    if job_type != "update":
+        raise ValueError(f"unknown operation type {job_type!r}")
+    if planned is None or current == planned:
+        return Action.REINSTALL
+    try:
+        before, after = Version(current), Version(planned)
+    except InvalidVersion:
+        return Action.UPGRADE if planned > current else Action.DOWNGRADE
+    if after == before:
+        return Action.REINSTALL
+    return Action.UPGRADE if after > before else Action.DOWNGRADE

@@ -1,0 +1,27 @@
+"""The plugin: a switchboard that registers the command and the listeners.
+
+Activation imports nothing beyond what Poetry has already loaded: the command
+module is imported only when ``poetry env-audit`` runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from poetry.plugins.application_plugin import ApplicationPlugin
+
+if TYPE_CHECKING:
+    from poetry.console.application import Application
+    from poetry.console.commands.command import Command
+
+
+def _env_audit_command() -> Command:
+    from poetry_env_audit.command import EnvAuditCommand
+
+    return EnvAuditCommand()
+
+
+class EnvAuditPlugin(ApplicationPlugin):
+    def activate(self, application: Application) -> None:
+        super().activate(application)
+        application.command_loader.register_factory("env-audit", _env_audit_command)

@@ -1,0 +1,466 @@
+"""Poetry's own environment: what the running Poetry imports and what it needs.
+
+Everything here reads package metadata with :mod:`importlib.metadata` and
+evaluates requirements with :mod:`packaging`; nothing imports Poetry. The pure
+part (:func:`resolve_closure`, :func:`unsatisfied`) works on plain
+:class:`DistInfo` records so that tests can feed it small tables.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import sys
+import sysconfig
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.markers import InvalidMarker
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion
+from packaging.version import Version
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from collections.abc import Mapping
+    from collections.abc import Sequence
+
+PLUGIN_GROUPS = ("poetry.application.plugin", "poetry.plugin")
+POETRY = "poetry"
+#: Installed next to Poetry by every installer; their presence does not make an
+#: environment "shared".
+BOOTSTRAP_DISTS = frozenset({"pip", "setuptools", "wheel", "distribute"})
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """One installed distribution as found on a search path."""
+
+    name: str
+    display_name: str
+    version: str
+    location: str
+    requires: tuple[str, ...] = ()
+    plugin_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RequiredBy:
+    """``package version`` requires ``requirement`` (markers already evaluated)."""
+
+    package: str
+    version: str
+    requirement: str
+    specifier: str
+
+    def allows(self, version: str | None) -> bool:
+        if version is None:
+            return False
+        return version_satisfies(version, self.specifier)
+
+    def describe(self) -> str:
+        return f"{self.package} {self.version} requires {self.requirement}"
+
+
+@dataclass(frozen=True)
+class NeededDist:
+    """A distribution that Poetry or a Poetry plugin needs at run time."""
+
+    name: str
+    display_name: str
+    version: str | None
+    location: str | None
+    required_by: tuple[RequiredBy, ...]
+    roots: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A requirement of Poetry's closure that is not satisfied today."""
+
+    package: str
+    installed: str | None
+    required_by: RequiredBy | None
+    detail: str
+
+    def describe(self) -> str:
+        return self.detail
+
+
+@dataclass(frozen=True)
+class VendoredDist:
+    name: str
+    version: str
+    location: str
+
+
+@dataclass(frozen=True)
+class Installation:
+    """How Poetry was installed."""
+
+    kind: str  # pipx | installer | venv | conda | user | system
+    isolated: bool
+    externally_managed: bool
+    externally_managed_message: str | None
+    others: tuple[str, ...]  # distributions in Poetry's env that Poetry does not need
+
+    def describe(self) -> str:
+        labels = {
+            "pipx": "pipx",
+            "installer": "the official installer",
+            "venv": "a virtual environment",
+            "conda": "a conda environment",
+            "user": "the user site-packages",
+            "system": "the system interpreter",
+        }
+        text = labels.get(self.kind, self.kind)
+        if self.isolated:
+            return f"isolated ({text})"
+        if self.others:
+            shown = ", ".join(self.others[:3]) + (", ..." if len(self.others) > 3 else "")
+            return f"shared ({text}, with {len(self.others)} other packages: {shown})"
+        return f"shared ({text})"
+
+
+@dataclass(frozen=True)
+class PoetryEnvironment:
+    version: str
+    python: str
+    prefix: str
+    base_prefix: str
+    import_paths: tuple[str, ...]
+    plugins: tuple[str, ...]
+    needed: tuple[NeededDist, ...]
+    problems: tuple[Problem, ...]
+    vendored: tuple[VendoredDist, ...]
+    installation: Installation
+    index: Mapping[str, DistInfo] = field(repr=False, compare=False)
+    marker_env: Mapping[str, str] = field(repr=False, compare=False, default_factory=dict)
+
+    def get(self, name: str) -> NeededDist | None:
+        key = canonicalize_name(name)
+        for dist in self.needed:
+            if dist.name == key:
+                return dist
+        return None
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        return (POETRY, *self.plugins)
+
+
+# --------------------------------------------------------------------------- pure
+
+
+def version_satisfies(version: str, specifier: str) -> bool:
+    """``pip check`` semantics: pre-releases count when they are installed."""
+    try:
+        spec = SpecifierSet(specifier)
+    except InvalidSpecifier:
+        return False
+    if not specifier:
+        return True
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return False
+    return spec.contains(parsed, prereleases=True)
+
+
+def _applies(req: Requirement, env: Mapping[str, str], extras: Iterable[str]) -> bool:
+    if req.marker is None:
+        return True
+    for extra in ("", *sorted(extras)):
+        if req.marker.evaluate({**env, "extra": extra}):
+            return True
+    return False
+
+
+def requirement_text(req: Requirement) -> str:
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{req.name}{extras}{req.specifier}"
+
+
+@dataclass(frozen=True)
+class Closure:
+    needed: tuple[NeededDist, ...]
+    problems: tuple[Problem, ...]
+
+
+def resolve_closure(
+    index: Mapping[str, DistInfo],
+    roots: Sequence[str],
+    marker_env: Mapping[str, str],
+) -> Closure:
+    """Everything ``roots`` need, transitively, with who requires what.
+
+    Like ``pip check`` but limited to the roots' closure: requirements that are
+    missing or not satisfied come back as :class:`Problem`. Two roots that
+    require incompatible versions of one package show up as a problem too.
+    """
+    edges: dict[str, dict[tuple[str, str], RequiredBy]] = {}
+    root_of: dict[str, set[str]] = {}
+    problems: dict[str, Problem] = {}
+    for root in roots:
+        root_name = canonicalize_name(root)
+        extras_seen: dict[str, set[str]] = {}
+        queue: list[tuple[str, frozenset[str]]] = [(root_name, frozenset())]
+        while queue:
+            name, extras = queue.pop()
+            seen = extras_seen.get(name)
+            if seen is not None and extras <= seen:
+                continue
+            extras_seen[name] = (seen or set()) | extras
+            root_of.setdefault(name, set()).add(root_name)
+            dist = index.get(name)
+            if dist is None:
+                continue
+            for raw in dist.requires:
+                try:
+                    req = Requirement(raw)
+                except (InvalidRequirement, InvalidMarker) as exc:
+                    key = f"invalid:{dist.name}:{raw}"
+                    problems[key] = Problem(
+                        package=dist.name,
+                        installed=dist.version,
+                        required_by=None,
+                        detail=(
+                            f"{dist.display_name} {dist.version} has unreadable"
+                            f" metadata: requirement {raw!r} ({exc})"
+                        ),
+                    )
+                    continue
+                if not _applies(req, marker_env, extras_seen[name]):
+                    continue
+                target = canonicalize_name(req.name)
+                text = requirement_text(req)
+                edges.setdefault(target, {})[(dist.name, text)] = RequiredBy(
+                    package=dist.name,
+                    version=dist.version,
+                    requirement=text,
+                    specifier=str(req.specifier),
+                )
+                queue.append(
+                    (target, frozenset(canonicalize_name(e) for e in req.extras))
+                )
+
+    needed: list[NeededDist] = []
+    for name in sorted(root_of):
+        dist = index.get(name)
+        required_by = tuple(
+            sorted(
+                (edges.get(name) or {}).values(),
+                key=lambda r: (r.package, r.requirement),
+            )
+        )
+        needed.append(
+            NeededDist(
+                name=name,
+                display_name=dist.display_name if dist else name,
+                version=dist.version if dist else None,
+                location=dist.location if dist else None,
+                required_by=required_by,
+                roots=tuple(sorted(root_of[name])),
+            )
+        )
+        for edge in required_by:
+            if dist is None:
+                problems[f"missing:{name}:{edge.package}"] = Problem(
+                    package=name,
+                    installed=None,
+                    required_by=edge,
+                    detail=f"{edge.describe()}, which is not installed",
+                )
+            elif not edge.allows(dist.version):
+                problems[f"conflict:{name}:{edge.package}"] = Problem(
+                    package=name,
+                    installed=dist.version,
+                    required_by=edge,
+                    detail=(
+                        f"{edge.describe()}, but {dist.display_name}"
+                        f" {dist.version} is installed"
+                    ),
+                )
+    return Closure(needed=tuple(needed), problems=tuple(problems.values()))
+
+
+def unsatisfied(
+    state: Mapping[str, str | None], edges: Iterable[tuple[str, RequiredBy]]
+) -> list[tuple[str, RequiredBy]]:
+    """The ``(package, edge)`` pairs whose requirement ``state`` does not meet."""
+    return [(name, edge) for name, edge in edges if not edge.allows(state.get(name))]
+
+
+# ------------------------------------------------------------------ reading disk
+
+
+def realpath(path: str | os.PathLike[str]) -> str:
+    return os.path.realpath(os.fspath(path))
+
+
+def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
+    """Distributions importable from ``paths``; the first one of a name wins."""
+    from importlib import metadata
+
+    found: dict[str, DistInfo] = {}
+    for dist in metadata.distributions(path=list(paths)):
+        try:
+            raw_name = dist.metadata["Name"]
+        except (OSError, ValueError):
+            continue
+        if not raw_name:
+            continue
+        name = canonicalize_name(raw_name)
+        if name in found:
+            continue
+        try:
+            requires = tuple(dist.requires or ())
+            groups = tuple(
+                sorted({ep.group for ep in dist.entry_points if ep.group in PLUGIN_GROUPS})
+            )
+        except (OSError, ValueError):
+            requires, groups = (), ()
+        found[name] = DistInfo(
+            name=name,
+            display_name=raw_name,
+            version=dist.version or "",
+            location=realpath(str(dist.locate_file(""))),
+            requires=requires,
+            plugin_groups=groups,
+        )
+    return found
+
+
+def externally_managed_message(stdlib: str | os.PathLike[str]) -> str | None:
+    """PEP 668: ``None`` if not marked, else the marker's error text (or a default)."""
+    marker = Path(stdlib) / "EXTERNALLY-MANAGED"
+    if not marker.is_file():
+        return None
+    default = (
+        f"{marker} marks this interpreter as externally managed (PEP 668);"
+        " install into a virtual environment instead."
+    )
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(marker, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return default
+    if parser.has_option("externally-managed", "Error"):
+        text = parser.get("externally-managed", "Error").strip()
+        return text or default
+    return default
+
+
+def classify_installation(
+    *,
+    prefix: str,
+    base_prefix: str,
+    poetry_location: str | None,
+    user_site: str | None,
+    env_dists: Iterable[str],
+    needed: Iterable[str],
+    externally_managed: str | None,
+    poetry_home: str | None = None,
+) -> Installation:
+    """Pure: decide how Poetry was installed from a few facts."""
+    prefix_path = Path(prefix)
+    parts = [part.lower() for part in prefix_path.parts]
+    others = tuple(sorted(set(env_dists) - set(needed) - BOOTSTRAP_DISTS))
+    if (prefix_path / "pipx_metadata.json").exists() or (
+        "pipx" in parts and "venvs" in parts
+    ):
+        kind = "pipx"
+    elif (poetry_home and realpath(prefix) == realpath(Path(poetry_home) / "venv")) or (
+        prefix_path.name == "venv" and prefix_path.parent.name.lower() == "pypoetry"
+    ):
+        kind = "installer"
+    elif (prefix_path / "conda-meta").is_dir():
+        kind = "conda"
+    elif user_site and poetry_location and realpath(poetry_location) == realpath(user_site):
+        kind = "user"
+    elif realpath(prefix) != realpath(base_prefix):
+        kind = "venv"
+    else:
+        kind = "system"
+    isolated = kind in ("pipx", "installer") or (kind == "venv" and not others)
+    in_venv = realpath(prefix) != realpath(base_prefix)
+    return Installation(
+        kind=kind,
+        isolated=isolated,
+        externally_managed=externally_managed is not None and not in_venv,
+        externally_managed_message=None if in_venv else externally_managed,
+        others=others,
+    )
+
+
+def vendored_dists(poetry_core: DistInfo | None) -> tuple[VendoredDist, ...]:
+    """poetry-core's ``_vendor`` copies: Poetry imports these first, installs never touch them."""
+    if poetry_core is None:
+        return ()
+    vendor = Path(poetry_core.location) / "poetry" / "core" / "_vendor"
+    if not vendor.is_dir():
+        return ()
+    found = scan_distributions([str(vendor)])
+    return tuple(
+        VendoredDist(name=d.name, version=d.version, location=str(vendor))
+        for d in sorted(found.values(), key=lambda d: d.name)
+    )
+
+
+def inspect_poetry_environment(
+    import_paths: Sequence[str] | None = None,
+    marker_env: Mapping[str, str] | None = None,
+) -> PoetryEnvironment:
+    """Describe the Poetry that is running this code."""
+    import site
+
+    paths = tuple(
+        realpath(p) for p in (sys.path if import_paths is None else import_paths) if p
+    )
+    existing = tuple(dict.fromkeys(p for p in paths if os.path.isdir(p)))
+    index = scan_distributions(existing)
+    plugins = tuple(
+        sorted(name for name, dist in index.items() if dist.plugin_groups and name != POETRY)
+    )
+    env = dict(marker_env) if marker_env is not None else dict(default_environment())
+    closure = resolve_closure(index, (POETRY, *plugins), env)
+    poetry = index.get(POETRY)
+    user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+    own_site = {realpath(p) for p in _prefix_site_dirs(sys.prefix)}
+    env_dists = [n for n, d in index.items() if d.location in own_site]
+    stdlib = sysconfig.get_paths()["stdlib"]
+    return PoetryEnvironment(
+        version=poetry.version if poetry else "unknown",
+        python=sys.executable,
+        prefix=sys.prefix,
+        base_prefix=sys.base_prefix,
+        import_paths=existing,
+        plugins=plugins,
+        needed=closure.needed,
+        problems=closure.problems,
+        vendored=vendored_dists(index.get("poetry-core")),
+        installation=classify_installation(
+            prefix=sys.prefix,
+            base_prefix=sys.base_prefix,
+            poetry_location=poetry.location if poetry else None,
+            user_site=user_site if isinstance(user_site, str) else None,
+            env_dists=env_dists,
+            needed=[d.name for d in closure.needed],
+            externally_managed=externally_managed_message(stdlib),
+            poetry_home=os.environ.get("POETRY_HOME"),
+        ),
+        index=index,
+        marker_env=env,
+    )
+
+
+def _prefix_site_dirs(prefix: str) -> list[str]:
+    scheme_paths = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
+    return [scheme_paths["purelib"], scheme_paths["platlib"]]

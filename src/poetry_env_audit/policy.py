@@ -1,0 +1,155 @@
+"""Policy: what to do about each kind of finding, from pyproject.toml and the environment.
+
+``[tool.poetry-env-audit]`` in the project's ``pyproject.toml`` sets a key for
+the project; ``POETRY_ENV_AUDIT_<KEY>`` (upper case, ``-`` as ``_``) overrides
+it for one run. Unknown keys and values are errors that name them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+from typing import Any
+
+from poetry_env_audit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+ENV_PREFIX = "POETRY_ENV_AUDIT_"
+TABLE = "[tool.poetry-env-audit]"
+
+
+class PolicyAction(str, Enum):
+    BLOCK = "block"
+    SERIALISE = "serialise"
+    WARN = "warn"
+    OFF = "off"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Severity order used to compute the verdict of a whole run.
+SEVERITY = {
+    PolicyAction.OFF: 0,
+    PolicyAction.WARN: 1,
+    PolicyAction.SERIALISE: 2,
+    PolicyAction.BLOCK: 3,
+}
+
+ALL_ACTIONS = tuple(PolicyAction)
+ENV_ACTIONS = (PolicyAction.BLOCK, PolicyAction.WARN, PolicyAction.OFF)
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    kind: str  # "action" | "bool" | "float"
+    default: Any
+    allowed: tuple[PolicyAction, ...] = ()
+    doc: str = ""
+
+
+KEYS: tuple[Key, ...] = (
+    Key("breaks", "action", PolicyAction.BLOCK, ALL_ACTIONS,
+        "a planned change leaves a requirement of Poetry or a plugin unmet, or removes a package Poetry needs"),
+    Key("changes", "action", PolicyAction.SERIALISE, ALL_ACTIONS,
+        "a package Poetry runs on is replaced in place by a version Poetry still accepts"),
+    Key("shared", "action", PolicyAction.WARN, ENV_ACTIONS,
+        "Poetry shares the target environment (one short notice)"),
+    Key("inconsistent", "action", PolicyAction.WARN, ENV_ACTIONS,
+        "Poetry's own environment already has unmet requirements"),
+    Key("externally-managed", "action", PolicyAction.WARN, ENV_ACTIONS,
+        "the interpreter is marked EXTERNALLY-MANAGED (PEP 668)"),
+    Key("strict", "bool", False, (),
+        "an internal error of the plugin fails the command instead of letting Poetry carry on"),
+)
+KEYS_BY_NAME = {key.name: key for key in KEYS}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Policy:
+    actions: Mapping[str, PolicyAction]
+    strict: bool = False
+
+    def action(self, kind: str) -> PolicyAction:
+        return self.actions[kind]
+
+
+def default_policy() -> Policy:
+    return Policy(
+        actions={k.name: k.default for k in KEYS if k.kind == "action"},
+        strict=False,
+    )
+
+
+def _coerce(key: Key, value: object, where: str) -> Any:
+    if key.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ConfigError(f"{where}: {key.name} must be true or false, not {value!r}.")
+    if key.kind == "float":
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {key.name} must be a number, not {value!r}.") from None
+        if number < 0:
+            raise ConfigError(f"{where}: {key.name} must not be negative, not {value!r}.")
+        return number
+    text = str(value).strip().lower() if isinstance(value, str) else None
+    if text == "serialize":
+        text = "serialise"
+    allowed = {a.value: a for a in key.allowed}
+    if text not in allowed:
+        raise ConfigError(
+            f"{where}: {key.name} must be one of {', '.join(allowed)}, not {value!r}."
+        )
+    return allowed[text]
+
+
+def load_policy(
+    table: Mapping[str, object] | None, environ: Mapping[str, str]
+) -> Policy:
+    """Merge defaults, the project's table and ``POETRY_ENV_AUDIT_*`` variables."""
+    values: dict[str, Any] = {k.name: k.default for k in KEYS}
+    if table is not None:
+        if not isinstance(table, dict):
+            raise ConfigError(f"{TABLE} must be a table.")
+        for raw_key, value in table.items():
+            key = KEYS_BY_NAME.get(str(raw_key).replace("_", "-"))
+            if key is None:
+                raise ConfigError(
+                    f"{TABLE} has an unknown key {raw_key!r}"
+                    f" (known: {', '.join(KEYS_BY_NAME)})."
+                )
+            values[key.name] = _coerce(key, value, TABLE)
+    for var in sorted(environ):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        name = var[len(ENV_PREFIX):].lower().replace("_", "-")
+        key = KEYS_BY_NAME.get(name)
+        if key is None:
+            known = ", ".join(ENV_PREFIX + k.upper().replace("-", "_") for k in KEYS_BY_NAME)
+            raise ConfigError(f"unknown environment variable {var} (known: {known}).")
+        values[key.name] = _coerce(key, environ[var], var)
+    return Policy(
+        actions={k.name: values[k.name] for k in KEYS if k.kind == "action"},
+        strict=bool(values["strict"]),
+    )
+
+
+def strict_requested(table: object, environ: Mapping[str, str]) -> bool:
+    """Best-effort reading of ``strict`` that never raises (used in error paths)."""
+    raw: object = environ.get(ENV_PREFIX + "STRICT")
+    if raw is None and isinstance(table, dict):
+        raw = table.get("strict")
+    if isinstance(raw, bool):
+        return raw
+    return isinstance(raw, str) and raw.strip().lower() in _TRUE

@@ -1,0 +1,173 @@
+"""Remedies: the commands a user can paste to get out of a finding."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING
+
+from packaging.specifiers import InvalidSpecifier
+from packaging.specifiers import Specifier
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion
+from packaging.version import Version
+
+from poetry_env_audit.findings import Remedy
+from poetry_env_audit.plan import Action
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from poetry_env_audit.findings import Finding
+    from poetry_env_audit.poetry_env import PoetryEnvironment
+    from poetry_env_audit.poetry_env import RequiredBy
+    from poetry_env_audit.seams import Holder
+    from poetry_env_audit.target import TargetEnvironment
+
+OWN_NAME = "poetry-env-audit"
+
+
+def combined_specifier(requirements: Sequence[str]) -> str:
+    """The intersection of several specifier texts, as one short specifier set.
+
+    Of several lower bounds only the highest is kept, of several upper bounds
+    the lowest: ``>=2.5,>=3.18,<4`` becomes ``>=3.18,<4``.
+    """
+    lower: Specifier | None = None
+    upper: Specifier | None = None
+    others: dict[str, None] = {}
+    for text in requirements:
+        try:
+            specs = list(SpecifierSet(text))
+        except InvalidSpecifier:
+            continue
+        for spec in specs:
+            try:
+                bound = Version(spec.version)
+            except InvalidVersion:
+                others.setdefault(str(spec), None)
+                continue
+            if spec.operator in (">=", ">"):
+                if lower is None or (bound, spec.operator == ">") > (
+                    Version(lower.version),
+                    lower.operator == ">",
+                ):
+                    lower = spec
+            elif spec.operator in ("<", "<="):
+                if upper is None or (bound, spec.operator == "<") < (
+                    Version(upper.version),
+                    upper.operator == "<",
+                ):
+                    upper = spec
+            else:
+                others.setdefault(str(spec), None)
+    parts = [str(s) for s in (lower, upper) if s is not None] + list(others)
+    return ",".join(parts)
+
+
+def isolate_poetry(poetry: PoetryEnvironment) -> Remedy:
+    # Plugins that Poetry itself requires (poetry-plugin-export on 1.8) come along.
+    plugins = {
+        name
+        for name in poetry.plugins
+        if not any(r.package == "poetry" for r in _required_by(poetry, name))
+    }
+    inject = " ".join(sorted(plugins | {OWN_NAME}))
+    return Remedy(
+        title="Install Poetry in its own environment (pipx or the official installer)",
+        command=f'pipx install "poetry=={poetry.version}" && pipx inject poetry {inject}',
+    )
+
+
+def _required_by(poetry: PoetryEnvironment, name: str) -> tuple[RequiredBy, ...]:
+    dist = poetry.get(name)
+    return dist.required_by if dist else ()
+
+
+def use_a_venv(target: TargetEnvironment) -> Remedy | None:
+    if target.reason == "virtualenvs.create = false":
+        return Remedy(
+            title="Let Poetry create a virtualenv for the project",
+            command="poetry config virtualenvs.create true --local",
+        )
+    if target.reason == "VIRTUAL_ENV":
+        return Remedy(
+            title="Do not install into the virtualenv that holds Poetry",
+            command="env -u VIRTUAL_ENV poetry install",
+        )
+    if target.reason == "CONDA_PREFIX":
+        return Remedy(
+            title="Do not install into the conda environment that holds Poetry",
+            command="conda deactivate && poetry install",
+        )
+    return None
+
+
+def align_lock(finding: Finding, holders: Sequence[Holder]) -> Remedy:
+    if finding.action is Action.REMOVE:
+        return Remedy(
+            title="Install without synchronising (a plain install removes nothing)",
+            command="poetry install",
+        )
+    specs = [specifier_of(r.requirement) for r in finding.required_by]
+    spec = combined_specifier(specs)
+    blocking = [h for h in holders if not h.allows]
+    if blocking:
+        who = "; ".join(
+            f"{h.who} requires {finding.package} ({h.constraint})" for h in blocking
+        )
+        return Remedy(
+            title=(
+                f"The project's constraints exclude what Poetry needs"
+                f" ({finding.package}{spec}): {who}; isolate Poetry instead"
+            ),
+            command=None,
+        )
+    requirement = shlex.quote(f"{finding.package}{spec}") if spec else finding.package
+    return Remedy(
+        title=f"Align the lock with Poetry's requirement ({finding.package}{spec})",
+        command=f"poetry add {requirement}",
+    )
+
+
+def specifier_of(requirement: str) -> str:
+    """``packaging>=24.2`` -> ``>=24.2`` (extras dropped)."""
+    rest = requirement[len(_name_part(requirement)):]
+    if rest.startswith("["):
+        rest = rest[rest.find("]") + 1:]
+    return rest
+
+
+def _name_part(requirement: str) -> str:
+    for i, ch in enumerate(requirement):
+        if ch in "<>=!~ ;([":
+            return requirement[:i]
+    return requirement
+
+
+def for_package(
+    finding: Finding,
+    poetry: PoetryEnvironment,
+    target: TargetEnvironment,
+    holders: Sequence[Holder],
+) -> tuple[Remedy, ...]:
+    remedies: list[Remedy] = []
+    if finding.verdict.value == "breaks":
+        remedies.append(align_lock(finding, holders))
+    venv = use_a_venv(target)
+    if venv is not None:
+        remedies.append(venv)
+    remedies.append(isolate_poetry(poetry))
+    return tuple(remedies)
+
+
+def for_shared(poetry: PoetryEnvironment, target: TargetEnvironment) -> tuple[Remedy, ...]:
+    venv = use_a_venv(target)
+    return (*((venv,) if venv else ()), isolate_poetry(poetry))
+
+
+def repair(poetry: PoetryEnvironment, package: str, specifier: str) -> Remedy:
+    requirement = shlex.quote(f"{package}{specifier}")
+    return Remedy(
+        title="Repair Poetry's environment with pip",
+        command=f"{shlex.quote(poetry.python)} -m pip install {requirement}",
+    )

@@ -1,0 +1,180 @@
+"""The report a person reads in five seconds: header, table, remedies.
+
+Returns cleo markup; every piece of data is escaped, so a package name or a
+path can never open a style tag. Cleo drops the styling when the output is
+not a terminal or ``NO_COLOR`` is set, as Poetry does for its own output.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from poetry_env_audit.findings import Finding
+    from poetry_env_audit.findings import Remedy
+    from poetry_env_audit.report import Report
+
+#: Beyond this many rows the table keeps the most important ones and counts the rest.
+MAX_ROWS = 12
+HEADERS = ("Package", "Poetry has", "Lock wants", "Action", "Required by", "Verdict")
+VERDICT_STYLE = {"breaks": "error", "changes": "warning"}
+KIND_STYLE = {"shared": "warning", "externally-managed": "warning", "inconsistent": "error"}
+
+
+def escape(text: str) -> str:
+    """Cleo's escaping: a ``<`` can never start a tag, a trailing ``\\`` is kept."""
+    text = re.sub(r"([^\\]?)<", "\\1\\<", text)
+    return text + " " if text.endswith("\\") else text
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def header(report: Report) -> str:
+    poetry, target = report.poetry, report.target
+    where = escape(_one_line(target.path))
+    why = escape(_one_line(target.reason))
+    if target.shared:
+        return (
+            f"<error>Poetry {escape(poetry.version)} shares the target environment</error>"
+            f" {where} ({why}): this install changes what Poetry runs on."
+        )
+    if target.kind == "new-venv":
+        return (
+            f"<info>Poetry {escape(poetry.version)} is isolated:</info> {why} at {where};"
+            " nothing Poetry runs on is touched."
+        )
+    return (
+        f"<info>Poetry {escape(poetry.version)} is isolated</info> from the target"
+        f" environment {where} ({why}); nothing Poetry runs on is touched."
+    )
+
+
+def _required_by(finding: Finding) -> str:
+    if not finding.required_by:
+        return "-"
+    shown = [r for r in finding.required_by if not r.satisfied] or list(finding.required_by)
+    text = ", ".join(f"{r.package} {r.version} ({r.requirement})" for r in shown[:2])
+    more = len(finding.required_by) - len(shown[:2])
+    return text + (f" +{more}" if more > 0 else "")
+
+
+def table(findings: Sequence[Finding]) -> list[str]:
+    rows = [
+        (
+            _one_line(f.package),
+            _one_line(f.current or "-"),
+            _one_line(f.planned or "-"),
+            f.action.value,
+            _one_line(_required_by(f)),
+            f.verdict.value,
+        )
+        for f in findings
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
+    lines = ["  ".join(f"<b>{h.ljust(w)}</b>" for h, w in zip(HEADERS, widths)).rstrip()]
+    for row, finding in zip(rows, findings):
+        cells = [escape(c.ljust(w)) for c, w in zip(row[:-1], widths)]
+        style = VERDICT_STYLE[finding.verdict.value]
+        cells.append(f"<{style}>{row[-1]}</{style}>")
+        lines.append("  ".join(cells))
+    return lines
+
+
+def _remedy_line(remedy: Remedy) -> str:
+    title = escape(_one_line(remedy.title))
+    if remedy.command:
+        return f"  - {title}:\n      <c1>{escape(_one_line(remedy.command))}</c1>"
+    return f"  - {title}."
+
+
+def remedies(report: Report) -> list[str]:
+    """Each remedy once: the package-specific ones first, then the general ones."""
+    seen: dict[Remedy, None] = {}
+    counts: dict[Remedy, int] = {}
+    for finding in report.findings:
+        for remedy in finding.remedies:
+            counts[remedy] = counts.get(remedy, 0) + 1
+    for finding in report.findings:
+        for remedy in finding.remedies:
+            if counts[remedy] == 1 or len(report.findings) == 1:
+                seen.setdefault(remedy, None)
+    for finding in report.findings:
+        for remedy in finding.remedies:
+            seen.setdefault(remedy, None)
+    for env in report.environment:
+        if env.policy is not None:
+            for remedy in env.remedies:
+                seen.setdefault(remedy, None)
+    return [_remedy_line(r) for r in seen]
+
+
+def _importance(finding: Finding) -> tuple[int, int, str]:
+    direct = any(r.package == "poetry" for r in finding.required_by)
+    return (
+        finding.verdict.value != "breaks",
+        not (finding.package.lower() == "poetry" or direct),
+        finding.package.lower(),
+    )
+
+
+def shown_findings(findings: Sequence[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """The rows to show and the ones summarised in one line (big sync plans)."""
+    if len(findings) <= MAX_ROWS:
+        return list(findings), []
+    ranked = sorted(findings, key=_importance)
+    keep = {id(f) for f in ranked[: MAX_ROWS - 1]}
+    return [f for f in findings if id(f) in keep], [f for f in findings if id(f) not in keep]
+
+
+def render(report: Report) -> str:
+    lines = [header(report)]
+    if report.findings:
+        shown, rest = shown_findings(report.findings)
+        lines.append("")
+        lines.extend(table(shown))
+        if rest:
+            names = ", ".join(f.package for f in rest[:6]) + (", ..." if len(rest) > 6 else "")
+            worst = "breaks" if any(f.verdict.value == "breaks" for f in rest) else "changes"
+            lines.append(
+                f"... and {len(rest)} more ({escape(names)}): {worst}"
+                " (all of them with --format json)"
+            )
+        lines.append("")
+        for finding in shown:
+            style = VERDICT_STYLE[finding.verdict.value]
+            lines.append(
+                f"<{style}>{finding.verdict.value}</{style}>:"
+                f" {escape(_one_line(finding.detail))}."
+            )
+    elif report.target.shared:
+        lines.append("The lock changes none of the packages Poetry runs on.")
+    notes = [e for e in report.environment if e.kind != "shared"]
+    if notes:
+        lines.append("")
+        for env in notes:
+            style = KIND_STYLE.get(env.kind, "comment")
+            lines.append(f"<{style}>{env.kind}</{style}>: {escape(_one_line(env.message))}")
+    fixes = remedies(report)
+    if fixes and (report.findings or report.target.shared or any(e.policy for e in report.environment)):
+        lines.append("")
+        lines.append("<b>Ways out:</b>")
+        lines.extend(fixes)
+    lines.append("")
+    lines.append(f"Verdict: <b>{report.verdict.value}</b>{_counts(report)}")
+    return "\n".join(lines)
+
+
+def _counts(report: Report) -> str:
+    breaks = sum(1 for f in report.findings if f.verdict.value == "breaks")
+    changes = len(report.findings) - breaks
+    parts = []
+    if breaks:
+        parts.append(f"{breaks} breaks")
+    if changes:
+        parts.append(f"{changes} changes")
+    return f" ({', '.join(parts)})" if parts else ""

@@ -1,0 +1,49 @@
+"""The result of one audit: an immutable value that renderers turn into text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from poetry_env_audit.findings import EnvFinding
+    from poetry_env_audit.findings import Finding
+    from poetry_env_audit.plan import PlannedChange
+    from poetry_env_audit.poetry_env import PoetryEnvironment
+    from poetry_env_audit.target import TargetEnvironment
+
+
+class RunVerdict(str, Enum):
+    BLOCK = "block"
+    SERIALISE = "serialise"
+    WARN = "warn"
+    OK = "ok"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+EXIT_OK = 0
+EXIT_BLOCK = 1
+EXIT_ERROR = 2
+
+
+@dataclass(frozen=True)
+class Report:
+    project: str | None
+    poetry: PoetryEnvironment
+    target: TargetEnvironment
+    sync: bool
+    changes: tuple[PlannedChange, ...]
+    findings: tuple[Finding, ...]
+    environment: tuple[EnvFinding, ...]
+    verdict: RunVerdict
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_BLOCK if self.verdict is RunVerdict.BLOCK else EXIT_OK
+
+    @property
+    def blocking(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.policy is not None and f.policy.value == "block")

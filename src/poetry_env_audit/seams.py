@@ -1,0 +1,388 @@
+"""Every Poetry internal this plugin touches, in one place.
+
+Poetry has no stable plugin API. Each function here wraps one internal and
+:data:`SEAMS` lists them with the Poetry versions they were checked on, so that
+a new Poetry release means reading this one module. Nothing outside this
+module imports from ``poetry`` at run time (the plugin base class and the
+command base class excepted, which Poetry itself documents for plugins).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from poetry_env_audit.errors import AuditError
+from poetry_env_audit.plan import PlannedChange
+from poetry_env_audit.plan import classify
+from poetry_env_audit.poetry_env import externally_managed_message
+from poetry_env_audit.target import TargetEnvironment
+from poetry_env_audit.target import overlap
+from poetry_env_audit.target import real_dirs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from collections.abc import Sequence
+
+    from cleo.io.io import IO
+    from poetry.installation.operations.operation import Operation
+    from poetry.poetry import Poetry
+    from poetry.utils.env import Env
+
+CHECKED_ON = ("1.8.5", "2.0.1", "2.1.4", "2.2.1", "2.3.4", "2.4.3", "2.5.1")
+
+
+@dataclass(frozen=True)
+class Seam:
+    name: str
+    what: str
+    checked_on: tuple[str, ...] = CHECKED_ON
+
+
+SEAMS: tuple[Seam, ...] = (
+    Seam("EnvManager.get", "poetry.utils.env.EnvManager(poetry).get(): the env Poetry picks, without creating one"),
+    Seam("EnvManager.use_in_project_venv", "where a new virtualenv would be created"),
+    Seam("Env.site_packages.candidates", "directories an install writes to"),
+    Seam("Env.paths['stdlib']", "where a PEP 668 EXTERNALLY-MANAGED marker lives"),
+    Seam("Locker.lock_data/is_fresh/locked_repository", "the lock file is present, readable and fresh"),
+    Seam("Installer(io, env, package, locker, pool, config, executor=...)", "a dry run with a recording executor gives Poetry's own plan"),
+    Seam("Installer.only_groups/extras/requires_synchronization/dry_run", "plan options as `poetry install` sets them"),
+    Seam("Operation.job_type/package/initial_package/target_package/skipped", "reading the plan"),
+    Seam("Package.requires + Dependency.to_pep_508()", "requirements of a planned version, from the lock"),
+    Seam("poetry.core.constraints.version.parse_constraint", "whether the project's constraints allow Poetry's"),
+)
+
+
+# ----------------------------------------------------------------- versions
+
+
+def poetry_version() -> str:
+    from poetry.__version__ import __version__
+
+    return str(__version__)
+
+
+# ------------------------------------------------------------ target environment
+
+
+def _same(a: str | os.PathLike[str] | None, b: str | os.PathLike[str] | None) -> bool:
+    if not a or not b:
+        return False
+    return os.path.realpath(os.fspath(a)) == os.path.realpath(os.fspath(b))
+
+
+def env_site_dirs(env: Env) -> tuple[str, ...]:
+    return real_dirs(env.site_packages.candidates)
+
+
+def describe_env(
+    env: Env, *, kind: str, reason: str, import_paths: Iterable[str]
+) -> TargetEnvironment:
+    """A :class:`TargetEnvironment` for an environment object Poetry handed us."""
+    site_dirs = env_site_dirs(env)
+    managed: str | None = None
+    if kind == "system":
+        try:
+            managed = externally_managed_message(env.paths["stdlib"])
+        except (KeyError, OSError):
+            managed = None
+    python: str | None
+    try:
+        python = str(env.python)
+    except Exception:  # noqa: BLE001 - a broken env still has a path to report
+        python = None
+    return TargetEnvironment(
+        path=str(env.path),
+        python=python,
+        kind=kind,
+        reason=reason,
+        site_dirs=site_dirs,
+        shared_dirs=overlap(site_dirs, import_paths),
+        externally_managed=managed,
+    )
+
+
+def find_target(
+    poetry: Poetry, io: IO, import_paths: Iterable[str]
+) -> tuple[Env | None, TargetEnvironment]:
+    """The environment ``poetry install`` would use, found as Poetry finds it.
+
+    Mirrors ``EnvManager.create_venv`` without creating anything: an existing
+    venv (``VIRTUAL_ENV``, ``CONDA_PREFIX``, in-project ``.venv``, managed), the
+    system interpreter when ``virtualenvs.create`` is false, otherwise a new
+    virtualenv that cannot overlap Poetry's environment.
+    """
+    from poetry.utils.env import EnvManager
+
+    manager = EnvManager(poetry, io=io)
+    env = manager.get()
+    create = bool(poetry.config.get("virtualenvs.create", True))
+    if env.is_venv():
+        virtual_env = os.environ.get("VIRTUAL_ENV")
+        conda = os.environ.get("CONDA_PREFIX")
+        if _same(env.path, virtual_env):
+            reason = "VIRTUAL_ENV"
+        elif _same(env.path, conda):
+            reason = "CONDA_PREFIX"
+        elif _same(env.path, manager.in_project_venv):
+            reason = "in-project .venv"
+        else:
+            reason = "managed virtualenv"
+        kind = "conda" if (Path(env.path) / "conda-meta").is_dir() else "venv"
+        return env, describe_env(env, kind=kind, reason=reason, import_paths=import_paths)
+    if not create:
+        return env, describe_env(
+            env, kind="system", reason="virtualenvs.create = false", import_paths=import_paths
+        )
+    where = (
+        manager.in_project_venv
+        if manager.use_in_project_venv()
+        else Path(poetry.config.virtualenvs_path)
+    )
+    return None, TargetEnvironment(
+        path=str(where),
+        python=None,
+        kind="new-venv",
+        reason="Poetry would create a new virtualenv",
+        site_dirs=(),
+        shared_dirs=(),
+    )
+
+
+def poetry_own_target(import_paths: Iterable[str]) -> tuple[Env, TargetEnvironment]:
+    """``poetry self ...`` installs into Poetry's own environment."""
+    from poetry.utils.env import EnvManager
+
+    env = EnvManager.get_system_env(naive=True)
+    return env, describe_env(env, kind="poetry", reason="poetry self", import_paths=import_paths)
+
+
+# ------------------------------------------------------------------ lock and plan
+
+
+def check_lock(poetry: Poetry) -> None:
+    """Raise :class:`AuditError` unless the lock is present, readable and fresh."""
+    locker = poetry.locker
+    lock_path = Path(locker.lock)
+    if not lock_path.exists():
+        raise AuditError(
+            f"{lock_path} does not exist.",
+            hint="Run `poetry lock` first; env-audit reads the lock and never solves.",
+        )
+    try:
+        data = locker.lock_data
+        if not isinstance(data, dict) or "package" not in data and "metadata" not in data:
+            raise RuntimeError("no [metadata] table")
+        fresh = locker.is_fresh()
+        locker.locked_repository()
+    except Exception as exc:  # noqa: BLE001 - any failure reading the lock is bad input
+        raise AuditError(
+            f"{lock_path} could not be read: {_one_line(exc)}.",
+            hint="Regenerate it with `poetry lock`.",
+        ) from exc
+    if not fresh:
+        raise AuditError(
+            f"{lock_path} is out of date with pyproject.toml; auditing it would need"
+            " a new solve over the network.",
+            hint="Run `poetry lock` to bring it up to date.",
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text.rstrip(".")
+
+
+class RecordingExecutor:
+    """Stands in for Poetry's Executor: records the operations, runs none."""
+
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+        self._enabled = True
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def disable(self) -> RecordingExecutor:
+        self._enabled = False
+        return self
+
+    def dry_run(self, dry_run: bool = True) -> RecordingExecutor:
+        return self
+
+    def verbose(self, verbose: bool = True) -> RecordingExecutor:
+        return self
+
+    def enable_bytecode_compilation(self, enable: bool = True) -> None:
+        return None
+
+    def execute(self, operations: list[Operation]) -> int:
+        self.operations = list(operations)
+        return 0
+
+
+def plan_operations(
+    poetry: Poetry,
+    env: Env,
+    *,
+    groups: Iterable[str] | None,
+    extras: Sequence[str],
+    sync: bool,
+) -> list[Operation]:
+    """Ask Poetry's Installer what ``poetry install`` would execute (a dry run)."""
+    from cleo.io.null_io import NullIO
+    from packaging.utils import canonicalize_name
+    from poetry.installation.installer import Installer
+
+    recorder = RecordingExecutor()
+    installer = Installer(
+        NullIO(),
+        env,
+        poetry.package,
+        poetry.locker,
+        poetry.pool,
+        poetry.config,
+        executor=recorder,  # type: ignore[arg-type]
+    )
+    installer.dry_run(True)
+    if groups is not None:
+        installer.only_groups({canonicalize_name(g) for g in groups})
+    installer.extras([canonicalize_name(e) for e in extras])  # type: ignore[misc]
+    installer.requires_synchronization(sync)
+    try:
+        status = installer.run()
+    except AuditError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Poetry reports bad input by raising
+        raise AuditError(f"Poetry could not plan the install: {_one_line(exc)}.") from exc
+    if status != 0:
+        raise AuditError(f"Poetry could not plan the install (status {status}).")
+    return recorder.operations
+
+
+def _requires(package: Any) -> tuple[str, ...]:
+    out: list[str] = []
+    for dep in getattr(package, "requires", ()):
+        if dep.is_optional():
+            continue
+        try:
+            out.append(str(dep.to_pep_508()))
+        except Exception:  # noqa: BLE001,S112 - a requirement Poetry cannot print is skipped
+            continue
+    return tuple(out)
+
+
+def operations_to_changes(operations: Iterable[Operation]) -> list[PlannedChange]:
+    """Reduce Poetry operations to :class:`PlannedChange` (skipped ones dropped)."""
+    changes: list[PlannedChange] = []
+    for op in operations:
+        if op.skipped:
+            continue
+        job = op.job_type
+        if job == "update":
+            initial, target = op.initial_package, op.target_package  # type: ignore[attr-defined]
+        elif job == "install":
+            initial, target = None, op.package
+        else:
+            initial, target = op.package, None
+        ref = target or initial
+        current = initial.full_pretty_version if initial else None
+        planned = target.full_pretty_version if target else None
+        changes.append(
+            PlannedChange(
+                name=str(ref.name),
+                display_name=str(ref.pretty_name),
+                action=classify(
+                    job,
+                    initial.version.text if initial else None,
+                    target.version.text if target else None,
+                ),
+                current=current,
+                planned=planned,
+                requires=_requires(target) if target else (),
+            )
+        )
+    return changes
+
+
+# --------------------------------------------------------------- project constraints
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Something in the project that constrains a package: who, and how."""
+
+    who: str
+    constraint: str
+    allows: bool
+
+
+def project_holders(poetry: Poetry, name: str, specifier: str) -> list[Holder]:
+    """Who in the project (pyproject or lock) constrains ``name``, and whether each
+    constraint leaves room for ``specifier`` (a PEP 440 specifier set)."""
+    from poetry.core.constraints.version import parse_constraint
+
+    wanted = parse_constraint(specifier or "*")
+    holders: list[Holder] = []
+    root = poetry.package
+    for dep in root.all_requires:
+        if dep.name == name:
+            holders.append(
+                Holder(
+                    who=f"{root.pretty_name} (pyproject.toml)",
+                    constraint=str(dep.pretty_constraint),
+                    allows=not dep.constraint.intersect(wanted).is_empty(),
+                )
+            )
+    try:
+        locked = poetry.locker.locked_repository().packages
+    except Exception:  # noqa: BLE001 - the audit already reported an unreadable lock
+        locked = []
+    for package in locked:
+        for dep in package.requires:
+            if dep.name == name and not dep.is_optional():
+                holders.append(
+                    Holder(
+                        who=f"{package.pretty_name} {package.full_pretty_version}",
+                        constraint=str(dep.pretty_constraint),
+                        allows=not dep.constraint.intersect(wanted).is_empty(),
+                    )
+                )
+    return holders
+
+
+# ------------------------------------------------------------------ project files
+
+
+def project_dir(poetry: Poetry) -> Path:
+    return Path(poetry.pyproject_path).parent
+
+
+def project_table(poetry: Poetry) -> object:
+    """``[tool.poetry-env-audit]`` of the project, or ``None``."""
+    data = poetry.pyproject.data
+    tool = data.get("tool") if isinstance(data, dict) else None
+    return tool.get("poetry-env-audit") if isinstance(tool, dict) else None
+
+
+def load_poetry(command: Any) -> Poetry:
+    """``command.poetry``, with "not a Poetry project" turned into an AuditError."""
+    try:
+        return command.poetry  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 - Poetry raises RuntimeError and friends
+        raise AuditError(f"not a Poetry project: {_one_line(exc)}.") from exc
+
+
+def activated_groups(command: Any) -> frozenset[str]:
+    """The groups ``--with/--without/--only/--all-groups`` select, as Poetry computes them."""
+    try:
+        groups = set(command.activated_groups)
+        if command.option("all-groups") and not command.option("only"):
+            groups |= set(command.poetry.package.dependency_group_names(include_optional=True))
+    except Exception as exc:  # noqa: BLE001 - GroupNotFoundError and friends
+        raise AuditError(_one_line(exc) + ".") from exc
+    return frozenset(groups)
