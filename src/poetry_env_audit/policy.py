@@ -65,7 +65,14 @@ KEYS: tuple[Key, ...] = (
         "the interpreter is marked EXTERNALLY-MANAGED (PEP 668)"),
     Key("strict", "bool", False, (),
         "an internal error of the plugin fails the command instead of letting Poetry carry on"),
+    Key("ci-output", "choice", "auto", (),
+        "auto: also write findings in the CI system's own format when one is detected; off: never"),
+    Key("lock", "bool", True, (),
+        "hold an exclusive lock on the target environment while installing"),
+    Key("lock-timeout", "float", 300.0, (),
+        "seconds to wait for another Poetry process's environment lock before failing"),
 )
+CHOICES = {"ci-output": ("auto", "off")}
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -76,16 +83,16 @@ _FALSE = {"0", "false", "no", "off", ""}
 class Policy:
     actions: Mapping[str, PolicyAction]
     strict: bool = False
+    ci_output: str = "auto"
+    lock: bool = True
+    lock_timeout: float = 300.0
 
     def action(self, kind: str) -> PolicyAction:
         return self.actions[kind]
 
 
 def default_policy() -> Policy:
-    return Policy(
-        actions={k.name: k.default for k in KEYS if k.kind == "action"},
-        strict=False,
-    )
+    return Policy(actions={k.name: k.default for k in KEYS if k.kind == "action"})
 
 
 def _coerce(key: Key, value: object, where: str) -> Any:
@@ -95,6 +102,14 @@ def _coerce(key: Key, value: object, where: str) -> Any:
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
         raise ConfigError(f"{where}: {key.name} must be true or false, not {value!r}.")
+    if key.kind == "choice":
+        choices = CHOICES[key.name]
+        text = str(value).strip().lower() if isinstance(value, str) else None
+        if text not in choices:
+            raise ConfigError(
+                f"{where}: {key.name} must be one of {', '.join(choices)}, not {value!r}."
+            )
+        return text
     if key.kind == "float":
         try:
             number = float(value)  # type: ignore[arg-type]
@@ -142,6 +157,9 @@ def load_policy(
     return Policy(
         actions={k.name: values[k.name] for k in KEYS if k.kind == "action"},
         strict=bool(values["strict"]),
+        ci_output=str(values["ci-output"]),
+        lock=bool(values["lock"]),
+        lock_timeout=float(values["lock-timeout"]),
     )
 
 
