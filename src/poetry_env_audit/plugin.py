@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cleo.events.console_events import COMMAND
 from poetry.plugins.application_plugin import ApplicationPlugin
+
+from poetry_env_audit.hooks import on_command
 
 if TYPE_CHECKING:
     from poetry.console.application import Application
@@ -25,3 +28,7 @@ class EnvAuditPlugin(ApplicationPlugin):
     def activate(self, application: Application) -> None:
         super().activate(application)
         application.command_loader.register_factory("env-audit", _env_audit_command)
+        dispatcher = application.event_dispatcher
+        if dispatcher is not None:
+            # Priority 0 runs after Poetry's own listeners: the installer is set.
+            dispatcher.add_listener(COMMAND, on_command, priority=0)

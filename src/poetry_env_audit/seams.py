@@ -53,6 +53,14 @@ SEAMS: tuple[Seam, ...] = (
     Seam("Operation.job_type/package/initial_package/target_package/skipped", "reading the plan"),
     Seam("Package.requires + Dependency.to_pep_508()", "requirements of a planned version, from the lock"),
     Seam("poetry.core.constraints.version.parse_constraint", "whether the project's constraints allow Poetry's"),
+    Seam("COMMAND listener at priority 0", "runs after Poetry's configure_env/configure_installer: command._installer is set"),
+    Seam("InstallerCommand / SelfCommand in the command's MRO", "which commands install, and which target Poetry's own env"),
+    Seam("Executor.execute (instance attribute)", "the last point before files change; returning 1 stops the command"),
+    Seam("Executor._env", "the environment the executor writes to"),
+    Seam("Executor._display_summary", "printed once for the whole plan when operations run in two phases"),
+    Seam("Executor._shutdown", "Ctrl-C during the parallel phase stops the serial phase"),
+    Seam("Env.marker_env/supported_tags/paths/sys_path/site_packages", "lazily cached facts, computed before a swap"),
+    Seam("Installer.is_dry_run()", "--dry-run never blocks"),
 )
 
 
@@ -105,6 +113,28 @@ def describe_env(
     )
 
 
+def describe_project_env(
+    poetry: Poetry, env: Env, import_paths: Iterable[str]
+) -> TargetEnvironment:
+    """Kind and reason of the environment a project command installs into."""
+    if not env.is_venv():
+        return describe_env(
+            env, kind="system", reason="virtualenvs.create = false", import_paths=import_paths
+        )
+    from poetry.utils.env import EnvManager
+
+    if _same(env.path, os.environ.get("VIRTUAL_ENV")):
+        reason = "VIRTUAL_ENV"
+    elif _same(env.path, os.environ.get("CONDA_PREFIX")):
+        reason = "CONDA_PREFIX"
+    elif _same(env.path, EnvManager(poetry).in_project_venv):
+        reason = "in-project .venv"
+    else:
+        reason = "managed virtualenv"
+    kind = "conda" if (Path(env.path) / "conda-meta").is_dir() else "venv"
+    return describe_env(env, kind=kind, reason=reason, import_paths=import_paths)
+
+
 def find_target(
     poetry: Poetry, io: IO, import_paths: Iterable[str]
 ) -> tuple[Env | None, TargetEnvironment]:
@@ -120,23 +150,8 @@ def find_target(
     manager = EnvManager(poetry, io=io)
     env = manager.get()
     create = bool(poetry.config.get("virtualenvs.create", True))
-    if env.is_venv():
-        virtual_env = os.environ.get("VIRTUAL_ENV")
-        conda = os.environ.get("CONDA_PREFIX")
-        if _same(env.path, virtual_env):
-            reason = "VIRTUAL_ENV"
-        elif _same(env.path, conda):
-            reason = "CONDA_PREFIX"
-        elif _same(env.path, manager.in_project_venv):
-            reason = "in-project .venv"
-        else:
-            reason = "managed virtualenv"
-        kind = "conda" if (Path(env.path) / "conda-meta").is_dir() else "venv"
-        return env, describe_env(env, kind=kind, reason=reason, import_paths=import_paths)
-    if not create:
-        return env, describe_env(
-            env, kind="system", reason="virtualenvs.create = false", import_paths=import_paths
-        )
+    if env.is_venv() or not create:
+        return env, describe_project_env(poetry, env, import_paths)
     where = (
         manager.in_project_venv
         if manager.use_in_project_venv()
@@ -386,3 +401,80 @@ def activated_groups(command: Any) -> frozenset[str]:
     except Exception as exc:  # noqa: BLE001 - GroupNotFoundError and friends
         raise AuditError(_one_line(exc) + ".") from exc
     return frozenset(groups)
+
+
+# ------------------------------------------------------------------ the guard's hooks
+
+INSTALLER_COMMAND = "InstallerCommand"
+SELF_COMMAND = "SelfCommand"
+
+
+def is_installer_command(command: object) -> bool:
+    """Without importing anything: is this one of Poetry's installing commands?"""
+    return any(cls.__name__ == INSTALLER_COMMAND for cls in type(command).__mro__)
+
+
+def is_self_command(command: object) -> bool:
+    return any(cls.__name__ == SELF_COMMAND for cls in type(command).__mro__)
+
+
+def command_installer(command: Any) -> Any:
+    """The Installer Poetry configured for this command (priority-0 listeners run after it)."""
+    return getattr(command, "_installer", None)
+
+
+def executor_env(installer: Any) -> Env:
+    """The environment the executor will write to."""
+    return installer.executor._env  # type: ignore[no-any-return]
+
+
+def is_dry_run(installer: Any) -> bool:
+    return bool(installer.is_dry_run())
+
+
+def warm_env(env: Env) -> None:
+    """Compute what Poetry caches lazily about ``env`` while every file is in place.
+
+    Poetry 1.8 loads ``packaging/tags.py`` by path to compute supported tags of
+    an environment; doing it now means no later step reads a half-swapped
+    package.
+    """
+    for attribute in ("marker_env", "supported_tags", "paths", "sys_path", "site_packages"):
+        getattr(env, attribute)
+
+
+@dataclass
+class ExecutorHandle:
+    """Wraps ``executor.execute`` on one Executor instance (never the class)."""
+
+    executor: Any
+    original: Any
+
+    def run(self, operations: list[Operation]) -> int:
+        """Run operations through Poetry's own execute, without its summary line."""
+        return int(self.original(list(operations)))
+
+    def summary(self, operations: list[Operation]) -> None:
+        self._summary(list(operations))
+
+    def quiet_summary(self) -> None:
+        self._summary = self.executor._display_summary
+        self.executor._display_summary = lambda operations: None
+
+    def restore_summary(self) -> None:
+        if "_display_summary" in vars(self.executor):
+            del self.executor._display_summary
+
+    def shut_down(self) -> bool:
+        return bool(getattr(self.executor, "_shutdown", False))
+
+    _summary: Any = None
+
+
+def wrap_execute(installer: Any, replacement: Any) -> ExecutorHandle:
+    """Replace ``installer.executor.execute`` on the instance; return the handle."""
+    executor = installer.executor
+    handle = ExecutorHandle(executor=executor, original=executor.execute)
+    handle._summary = executor._display_summary
+    executor.execute = lambda operations: replacement(handle, operations)
+    return handle

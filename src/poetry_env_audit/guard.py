@@ -1,0 +1,182 @@
+"""The install guard: decide on the exact operations, then block, serialise or warn.
+
+Attached to every installing command by a COMMAND listener, it replaces
+``execute`` on that command's Executor instance. Poetry computes the
+operations (from the lock for ``install``/``sync``, after solving for
+``add``/``update``/``remove``) and hands them to ``execute`` before any
+download or file change: that is where the engine (:func:`audit.assess`) is
+asked, with the same policy and remedies as ``poetry env-audit``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING
+from typing import Any
+
+from poetry_env_audit import seams
+from poetry_env_audit.errors import ConfigError
+from poetry_env_audit.policy import PolicyAction
+from poetry_env_audit.policy import load_policy
+from poetry_env_audit.policy import strict_requested
+from poetry_env_audit.render import guard as messages
+from poetry_env_audit.report import RunVerdict
+from poetry_env_audit.target import overlap
+from poetry_env_audit.target import real_dirs
+
+if TYPE_CHECKING:
+    from cleo.io.io import IO
+    from poetry.installation.operations.operation import Operation
+
+    from poetry_env_audit.policy import Policy
+    from poetry_env_audit.report import Report
+    from poetry_env_audit.seams import ExecutorHandle
+
+
+class InstallGuard:
+    def __init__(self, command: Any, io: IO) -> None:
+        self.command = command
+        self.io = io
+        self.is_self = seams.is_self_command(command)
+        self.report: Report | None = None
+
+    # ------------------------------------------------------------ entry point
+
+    def execute(self, handle: ExecutorHandle, operations: list[Operation]) -> int:
+        ops = list(operations)
+        table: object = None
+        try:
+            poetry = self.command.poetry
+            table = seams.project_table(poetry)
+            policy = load_policy(table, os.environ)  # type: ignore[arg-type]
+            report = self.decide(poetry, ops, policy)
+        except ConfigError as error:
+            self.io.write_error_line(f"<error>{messages.PREFIX}: {messages._flat(str(error))}</error>")
+            return 1
+        except Exception as error:  # noqa: BLE001 - the plugin must never brick Poetry
+            strict = strict_requested(table, os.environ)
+            self.io.write_error_line(messages.internal_error(error, strict=strict))
+            if self.io.is_debug():
+                import traceback
+
+                self.io.write_error_line(traceback.format_exc())
+            return 1 if strict else handle.run(ops)
+        if report is None:
+            return handle.run(ops)
+        self.report = report
+        return self.act(handle, ops, report)
+
+    # ------------------------------------------------------------ decision
+
+    def decide(self, poetry: Any, ops: list[Operation], policy: Policy) -> Report | None:
+        """``None`` when the target does not overlap Poetry's environment (the fast path)."""
+        installer = seams.command_installer(self.command)
+        env = seams.executor_env(installer)
+        import_paths = real_dirs(p for p in sys.path if p)
+        if not self.is_self and not overlap(seams.env_site_dirs(env), import_paths):
+            return None
+
+        from poetry_env_audit.audit import assess
+        from poetry_env_audit.poetry_env import inspect_poetry_environment
+
+        if self.is_self:
+            target = seams.describe_env(
+                env, kind="poetry", reason="poetry self", import_paths=import_paths
+            )
+            policy = _self_policy(policy)
+        else:
+            target = seams.describe_project_env(poetry, env, import_paths)
+        own = inspect_poetry_environment(import_paths)
+
+        def holders_for(name: str, specifier: str) -> list[seams.Holder]:
+            return [] if self.is_self else seams.project_holders(poetry, name, specifier)
+
+        return assess(
+            poetry=own,
+            target=target,
+            changes=seams.operations_to_changes(ops),
+            policy=policy,
+            holders_for=holders_for,
+            project=str(seams.project_dir(poetry)),
+        )
+
+    # ------------------------------------------------------------ action
+
+    def act(self, handle: ExecutorHandle, ops: list[Operation], report: Report) -> int:
+        dry_run = seams.is_dry_run(seams.command_installer(self.command))
+        self.warn(report)
+        if report.verdict is RunVerdict.BLOCK:
+            self.io.write_error_line(messages.blocked(report, dry_run=dry_run))
+            if not dry_run:
+                return 1
+        serial = {
+            f.package.lower()
+            for f in report.findings
+            if f.policy is PolicyAction.SERIALISE
+        }
+        if dry_run or not serial:
+            return handle.run(ops)
+        return self.serialise(handle, ops, report, serial)
+
+    def warn(self, report: Report) -> None:
+        blocking = report.verdict is RunVerdict.BLOCK
+        for env in report.environment:
+            if env.policy is PolicyAction.WARN:
+                if env.kind == "shared":
+                    if blocking:
+                        continue  # the refusal says it already
+                    self.io.write_error_line(messages.notice(report))
+                else:
+                    self.io.write_error_line(messages.env_warning(env))
+        for finding in report.findings:
+            if finding.policy is PolicyAction.WARN:
+                self.io.write_error_line(messages.warning(finding))
+
+    def serialise(
+        self, handle: ExecutorHandle, ops: list[Operation], report: Report, serial: set[str]
+    ) -> int:
+        """All other operations first (parallel as configured), then Poetry's, one at a time."""
+        from packaging.utils import canonicalize_name
+
+        names = {canonicalize_name(n) for n in serial}
+        first = [op for op in ops if canonicalize_name(op.package.name) not in names]
+        last = [op for op in ops if canonicalize_name(op.package.name) in names]
+        by_name = {canonicalize_name(f.package): f for f in report.findings}
+        handle.summary(ops)
+        handle.quiet_summary()
+        try:
+            status = handle.run(first) if first else 0
+            if status or handle.shut_down():
+                return status or 1
+            seams.warm_env(seams.executor_env(seams.command_installer(self.command)))
+            for op in last:
+                finding = by_name.get(canonicalize_name(op.package.name))
+                if finding is not None and not op.skipped:
+                    self.io.write_error_line(messages.serialised(finding))
+                status = handle.run([op])
+                if status or handle.shut_down():
+                    return status or 1
+        finally:
+            handle.restore_summary()
+        return 0
+
+
+def _self_policy(policy: Policy) -> Policy:
+    """``poetry self`` changes Poetry on purpose: never block it for ``changes``."""
+    actions = dict(policy.actions)
+    if actions["changes"] is PolicyAction.BLOCK:
+        actions["changes"] = PolicyAction.SERIALISE
+    actions["shared"] = PolicyAction.OFF
+    return replace(policy, actions=actions)
+
+
+def attach(command: Any, io: IO) -> InstallGuard | None:
+    """Wrap the command's executor, unless this command never executes operations."""
+    installer = seams.command_installer(command)
+    if installer is None or getattr(command, "name", "") in ("lock", "self lock"):
+        return None
+    guard = InstallGuard(command, io)
+    seams.wrap_execute(installer, guard.execute)
+    return guard
