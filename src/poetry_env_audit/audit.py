@@ -104,7 +104,9 @@ def environment_findings(
     return tuple(out)
 
 
-def run_verdict(findings: Iterable[Finding], environment: Iterable[EnvFinding]) -> RunVerdict:
+def run_verdict(
+    findings: Iterable[Finding], environment: Iterable[EnvFinding]
+) -> RunVerdict:
     worst = PolicyAction.OFF
     for action in [f.policy for f in findings] + [e.policy for e in environment]:
         if action is not None and SEVERITY[action] > SEVERITY[worst]:
@@ -133,7 +135,11 @@ def assess(
         spec = remedies.combined_specifier(
             [remedies.specifier_of(r.requirement) for r in finding.required_by]
         )
-        holders = holders_for(finding.package, spec) if finding.verdict.value == "breaks" else ()
+        holders = (
+            holders_for(finding.package, spec)
+            if finding.verdict.value == "breaks"
+            else ()
+        )
         findings.append(
             with_policy(
                 finding,
@@ -154,7 +160,9 @@ def assess(
     )
 
 
-def audit_project(poetry: Poetry, io: IO, options: AuditOptions, policy: Policy) -> Report:
+def audit_project(
+    poetry: Poetry, io: IO, options: AuditOptions, policy: Policy
+) -> Report:
     """``poetry env-audit``: predict what installing the lock would do, and judge it."""
     from poetry_env_audit import seams
     from poetry_env_audit.poetry_env import inspect_poetry_environment
@@ -166,7 +174,11 @@ def audit_project(poetry: Poetry, io: IO, options: AuditOptions, policy: Policy)
     if env is not None:
         changes = seams.operations_to_changes(
             seams.plan_operations(
-                poetry, env, groups=options.groups, extras=options.extras, sync=options.sync
+                poetry,
+                env,
+                groups=options.groups,
+                extras=options.extras,
+                sync=options.sync,
             )
         )
 

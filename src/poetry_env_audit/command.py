@@ -34,7 +34,11 @@ class EnvAuditCommand(GroupCommand):
             multiple=True,
         ),
         option("all-extras", None, "Include all extras."),
-        option("sync", None, "Plan as <c1>poetry sync</c1> would (remove what the lock lacks)."),
+        option(
+            "sync",
+            None,
+            "Plan as <c1>poetry sync</c1> would (remove what the lock lacks).",
+        ),
         option(
             "format",
             "f",
@@ -52,16 +56,20 @@ class EnvAuditCommand(GroupCommand):
         except AuditError as error:
             self._fail(str(error))
             return EXIT_ERROR
-        except Exception as error:  # noqa: BLE001 - never a traceback unless -vvv
+        except Exception as error:
             if self.io.is_debug():
                 raise
-            self._fail(f"internal error: {type(error).__name__}: {error} (run with -vvv for details)")
+            self._fail(
+                f"internal error: {type(error).__name__}: {error} (run with -vvv for details)"
+            )
             return EXIT_ERROR
 
     def _fail(self, message: str) -> None:
         from poetry_env_audit.render.text import escape
 
-        self.line_error(f"<error>env-audit: {escape(' '.join(message.split()))}</error>")
+        self.line_error(
+            f"<error>env-audit: {escape(' '.join(message.split()))}</error>"
+        )
 
     def _handle(self) -> int:
         from poetry_env_audit import seams
@@ -72,7 +80,9 @@ class EnvAuditCommand(GroupCommand):
 
         fmt = str(self.option("format")).lower()
         if fmt not in FORMATS:
-            raise AuditError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)}).")
+            raise AuditError(
+                f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})."
+            )
         if self.option("extras") and self.option("all-extras"):
             raise AuditError("--extras and --all-extras cannot be used together.")
         poetry = seams.load_poetry(self)

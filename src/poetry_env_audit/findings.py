@@ -199,5 +199,7 @@ def _change_detail(
     return f"{head} in place; every requirement of Poetry still holds"
 
 
-def with_policy(finding: Finding, action: PolicyAction, remedies: Sequence[Remedy]) -> Finding:
+def with_policy(
+    finding: Finding, action: PolicyAction, remedies: Sequence[Remedy]
+) -> Finding:
     return replace(finding, policy=action, remedies=tuple(remedies))

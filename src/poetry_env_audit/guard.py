@@ -53,7 +53,9 @@ class InstallGuard:
             policy = load_policy(table, os.environ)  # type: ignore[arg-type]
             report = self.decide(poetry, ops, policy)
         except ConfigError as error:
-            self.io.write_error_line(f"<error>{messages.PREFIX}: {messages._flat(str(error))}</error>")
+            self.io.write_error_line(
+                f"<error>{messages.PREFIX}: {messages._flat(str(error))}</error>"
+            )
             return 1
         except Exception as error:  # noqa: BLE001 - the plugin must never brick Poetry
             strict = strict_requested(table, os.environ)
@@ -70,7 +72,9 @@ class InstallGuard:
 
     # ------------------------------------------------------------ decision
 
-    def decide(self, poetry: Any, ops: list[Operation], policy: Policy) -> Report | None:
+    def decide(
+        self, poetry: Any, ops: list[Operation], policy: Policy
+    ) -> Report | None:
         """``None`` when the target does not overlap Poetry's environment (the fast path)."""
         installer = seams.command_installer(self.command)
         env = seams.executor_env(installer)
@@ -91,7 +95,9 @@ class InstallGuard:
         own = inspect_poetry_environment(import_paths)
 
         def holders_for(name: str, specifier: str) -> list[seams.Holder]:
-            return [] if self.is_self else seams.project_holders(poetry, name, specifier)
+            return (
+                [] if self.is_self else seams.project_holders(poetry, name, specifier)
+            )
 
         return assess(
             poetry=own,
@@ -135,7 +141,11 @@ class InstallGuard:
                 self.io.write_error_line(messages.warning(finding))
 
     def serialise(
-        self, handle: ExecutorHandle, ops: list[Operation], report: Report, serial: set[str]
+        self,
+        handle: ExecutorHandle,
+        ops: list[Operation],
+        report: Report,
+        serial: set[str],
     ) -> int:
         """All other operations first (parallel as configured), then Poetry's, one at a time."""
         from packaging.utils import canonicalize_name

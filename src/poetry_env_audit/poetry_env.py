@@ -124,7 +124,9 @@ class Installation:
         if self.isolated:
             return f"isolated ({text})"
         if self.others:
-            shown = ", ".join(self.others[:3]) + (", ..." if len(self.others) > 3 else "")
+            shown = ", ".join(self.others[:3]) + (
+                ", ..." if len(self.others) > 3 else ""
+            )
             return f"shared ({text}, with {len(self.others)} other packages: {shown})"
         return f"shared ({text})"
 
@@ -142,7 +144,9 @@ class PoetryEnvironment:
     vendored: tuple[VendoredDist, ...]
     installation: Installation
     index: Mapping[str, DistInfo] = field(repr=False, compare=False)
-    marker_env: Mapping[str, str] = field(repr=False, compare=False, default_factory=dict)
+    marker_env: Mapping[str, str] = field(
+        repr=False, compare=False, default_factory=dict
+    )
 
     def get(self, name: str) -> NeededDist | None:
         key = canonicalize_name(name)
@@ -323,7 +327,9 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
         try:
             requires = tuple(dist.requires or ())
             groups = tuple(
-                sorted({ep.group for ep in dist.entry_points if ep.group in PLUGIN_GROUPS})
+                sorted(
+                    {ep.group for ep in dist.entry_points if ep.group in PLUGIN_GROUPS}
+                )
             )
         except (OSError, ValueError):
             requires, groups = (), ()
@@ -383,7 +389,11 @@ def classify_installation(
         kind = "installer"
     elif (prefix_path / "conda-meta").is_dir():
         kind = "conda"
-    elif user_site and poetry_location and realpath(poetry_location) == realpath(user_site):
+    elif (
+        user_site
+        and poetry_location
+        and realpath(poetry_location) == realpath(user_site)
+    ):
         kind = "user"
     elif realpath(prefix) != realpath(base_prefix):
         kind = "venv"
@@ -424,12 +434,20 @@ def inspect_poetry_environment(
     paths = tuple(
         realpath(p) for p in (sys.path if import_paths is None else import_paths) if p
     )
-    existing = tuple(dict.fromkeys(p for p in paths if os.path.isdir(p)))
+    existing = tuple(dict.fromkeys(p for p in paths if Path(p).is_dir()))
     index = scan_distributions(existing)
     plugins = tuple(
-        sorted(name for name, dist in index.items() if dist.plugin_groups and name != POETRY)
+        sorted(
+            name
+            for name, dist in index.items()
+            if dist.plugin_groups and name != POETRY
+        )
     )
-    env = dict(marker_env) if marker_env is not None else dict(default_environment())
+    env: dict[str, str] = (
+        dict(marker_env)
+        if marker_env is not None
+        else {k: str(v) for k, v in default_environment().items()}
+    )
     closure = resolve_closure(index, (POETRY, *plugins), env)
     poetry = index.get(POETRY)
     user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None

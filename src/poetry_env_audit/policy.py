@@ -53,24 +53,69 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("breaks", "action", PolicyAction.BLOCK, ALL_ACTIONS,
-        "a planned change leaves a requirement of Poetry or a plugin unmet, or removes a package Poetry needs"),
-    Key("changes", "action", PolicyAction.SERIALISE, ALL_ACTIONS,
-        "a package Poetry runs on is replaced in place by a version Poetry still accepts"),
-    Key("shared", "action", PolicyAction.WARN, ENV_ACTIONS,
-        "Poetry shares the target environment (one short notice)"),
-    Key("inconsistent", "action", PolicyAction.WARN, ENV_ACTIONS,
-        "Poetry's own environment already has unmet requirements"),
-    Key("externally-managed", "action", PolicyAction.WARN, ENV_ACTIONS,
-        "the interpreter is marked EXTERNALLY-MANAGED (PEP 668)"),
-    Key("strict", "bool", False, (),
-        "an internal error of the plugin fails the command instead of letting Poetry carry on"),
-    Key("ci-output", "choice", "auto", (),
-        "auto: also write findings in the CI system's own format when one is detected; off: never"),
-    Key("lock", "bool", True, (),
-        "hold an exclusive lock on the target environment while installing"),
-    Key("lock-timeout", "float", 300.0, (),
-        "seconds to wait for another Poetry process's environment lock before failing"),
+    Key(
+        "breaks",
+        "action",
+        PolicyAction.BLOCK,
+        ALL_ACTIONS,
+        "a planned change leaves a requirement of Poetry or a plugin unmet, or removes a package Poetry needs",
+    ),
+    Key(
+        "changes",
+        "action",
+        PolicyAction.SERIALISE,
+        ALL_ACTIONS,
+        "a package Poetry runs on is replaced in place by a version Poetry still accepts",
+    ),
+    Key(
+        "shared",
+        "action",
+        PolicyAction.WARN,
+        ENV_ACTIONS,
+        "Poetry shares the target environment (one short notice)",
+    ),
+    Key(
+        "inconsistent",
+        "action",
+        PolicyAction.WARN,
+        ENV_ACTIONS,
+        "Poetry's own environment already has unmet requirements",
+    ),
+    Key(
+        "externally-managed",
+        "action",
+        PolicyAction.WARN,
+        ENV_ACTIONS,
+        "the interpreter is marked EXTERNALLY-MANAGED (PEP 668)",
+    ),
+    Key(
+        "strict",
+        "bool",
+        False,
+        (),
+        "an internal error of the plugin fails the command instead of letting Poetry carry on",
+    ),
+    Key(
+        "ci-output",
+        "choice",
+        "auto",
+        (),
+        "auto: also write findings in the CI system's own format when one is detected; off: never",
+    ),
+    Key(
+        "lock",
+        "bool",
+        True,
+        (),
+        "hold an exclusive lock on the target environment while installing",
+    ),
+    Key(
+        "lock-timeout",
+        "float",
+        300.0,
+        (),
+        "seconds to wait for another Poetry process's environment lock before failing",
+    ),
 )
 CHOICES = {"ci-output": ("auto", "off")}
 KEYS_BY_NAME = {key.name: key for key in KEYS}
@@ -114,9 +159,13 @@ def _coerce(key: Key, value: object, where: str) -> Any:
         try:
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: {key.name} must be a number, not {value!r}.") from None
+            raise ConfigError(
+                f"{where}: {key.name} must be a number, not {value!r}."
+            ) from None
         if number < 0:
-            raise ConfigError(f"{where}: {key.name} must not be negative, not {value!r}.")
+            raise ConfigError(
+                f"{where}: {key.name} must not be negative, not {value!r}."
+            )
         return number
     text = str(value).strip().lower() if isinstance(value, str) else None
     if text == "serialize":
@@ -148,10 +197,12 @@ def load_policy(
     for var in sorted(environ):
         if not var.startswith(ENV_PREFIX):
             continue
-        name = var[len(ENV_PREFIX):].lower().replace("_", "-")
+        name = var[len(ENV_PREFIX) :].lower().replace("_", "-")
         key = KEYS_BY_NAME.get(name)
         if key is None:
-            known = ", ".join(ENV_PREFIX + k.upper().replace("-", "_") for k in KEYS_BY_NAME)
+            known = ", ".join(
+                ENV_PREFIX + k.upper().replace("-", "_") for k in KEYS_BY_NAME
+            )
             raise ConfigError(f"unknown environment variable {var} (known: {known}).")
         values[key.name] = _coerce(key, environ[var], var)
     return Policy(

@@ -131,9 +131,9 @@ def align_lock(finding: Finding, holders: Sequence[Holder]) -> Remedy:
 
 def specifier_of(requirement: str) -> str:
     """``packaging>=24.2`` -> ``>=24.2`` (extras dropped)."""
-    rest = requirement[len(_name_part(requirement)):]
+    rest = requirement[len(_name_part(requirement)) :]
     if rest.startswith("["):
-        rest = rest[rest.find("]") + 1:]
+        rest = rest[rest.find("]") + 1 :]
     return rest
 
 
@@ -160,7 +160,9 @@ def for_package(
     return tuple(remedies)
 
 
-def for_shared(poetry: PoetryEnvironment, target: TargetEnvironment) -> tuple[Remedy, ...]:
+def for_shared(
+    poetry: PoetryEnvironment, target: TargetEnvironment
+) -> tuple[Remedy, ...]:
     venv = use_a_venv(target)
     return (*((venv,) if venv else ()), isolate_poetry(poetry))
 

@@ -46,4 +46,8 @@ class Report:
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.policy is not None and f.policy.value == "block")
+        return tuple(
+            f
+            for f in self.findings
+            if f.policy is not None and f.policy.value == "block"
+        )

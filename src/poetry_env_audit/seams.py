@@ -43,23 +43,61 @@ class Seam:
 
 
 SEAMS: tuple[Seam, ...] = (
-    Seam("EnvManager.get", "poetry.utils.env.EnvManager(poetry).get(): the env Poetry picks, without creating one"),
+    Seam(
+        "EnvManager.get",
+        "poetry.utils.env.EnvManager(poetry).get(): the env Poetry picks, without creating one",
+    ),
     Seam("EnvManager.use_in_project_venv", "where a new virtualenv would be created"),
     Seam("Env.site_packages.candidates", "directories an install writes to"),
     Seam("Env.paths['stdlib']", "where a PEP 668 EXTERNALLY-MANAGED marker lives"),
-    Seam("Locker.lock_data/is_fresh/locked_repository", "the lock file is present, readable and fresh"),
-    Seam("Installer(io, env, package, locker, pool, config, executor=...)", "a dry run with a recording executor gives Poetry's own plan"),
-    Seam("Installer.only_groups/extras/requires_synchronization/dry_run", "plan options as `poetry install` sets them"),
-    Seam("Operation.job_type/package/initial_package/target_package/skipped", "reading the plan"),
-    Seam("Package.requires + Dependency.to_pep_508()", "requirements of a planned version, from the lock"),
-    Seam("poetry.core.constraints.version.parse_constraint", "whether the project's constraints allow Poetry's"),
-    Seam("COMMAND listener at priority 0", "runs after Poetry's configure_env/configure_installer: command._installer is set"),
-    Seam("InstallerCommand / SelfCommand in the command's MRO", "which commands install, and which target Poetry's own env"),
-    Seam("Executor.execute (instance attribute)", "the last point before files change; returning 1 stops the command"),
+    Seam(
+        "Locker.lock_data/is_fresh/locked_repository",
+        "the lock file is present, readable and fresh",
+    ),
+    Seam(
+        "Installer(io, env, package, locker, pool, config, executor=...)",
+        "a dry run with a recording executor gives Poetry's own plan",
+    ),
+    Seam(
+        "Installer.only_groups/extras/requires_synchronization/dry_run",
+        "plan options as `poetry install` sets them",
+    ),
+    Seam(
+        "Operation.job_type/package/initial_package/target_package/skipped",
+        "reading the plan",
+    ),
+    Seam(
+        "Package.requires + Dependency.to_pep_508()",
+        "requirements of a planned version, from the lock",
+    ),
+    Seam(
+        "poetry.core.constraints.version.parse_constraint",
+        "whether the project's constraints allow Poetry's",
+    ),
+    Seam(
+        "COMMAND listener at priority 0",
+        "runs after Poetry's configure_env/configure_installer: command._installer is set",
+    ),
+    Seam(
+        "InstallerCommand / SelfCommand in the command's MRO",
+        "which commands install, and which target Poetry's own env",
+    ),
+    Seam(
+        "Executor.execute (instance attribute)",
+        "the last point before files change; returning 1 stops the command",
+    ),
     Seam("Executor._env", "the environment the executor writes to"),
-    Seam("Executor._display_summary", "printed once for the whole plan when operations run in two phases"),
-    Seam("Executor._shutdown", "Ctrl-C during the parallel phase stops the serial phase"),
-    Seam("Env.marker_env/supported_tags/paths/sys_path/site_packages", "lazily cached facts, computed before a swap"),
+    Seam(
+        "Executor._display_summary",
+        "printed once for the whole plan when operations run in two phases",
+    ),
+    Seam(
+        "Executor._shutdown", "Ctrl-C during the parallel phase stops the serial phase"
+    ),
+    Seam(
+        "Env.marker_env/supported_tags/paths/sys_path/site_packages",
+        "lazily cached facts, computed before a swap",
+    ),
     Seam("Installer.is_dry_run()", "--dry-run never blocks"),
 )
 
@@ -119,7 +157,10 @@ def describe_project_env(
     """Kind and reason of the environment a project command installs into."""
     if not env.is_venv():
         return describe_env(
-            env, kind="system", reason="virtualenvs.create = false", import_paths=import_paths
+            env,
+            kind="system",
+            reason="virtualenvs.create = false",
+            import_paths=import_paths,
         )
     from poetry.utils.env import EnvManager
 
@@ -172,7 +213,9 @@ def poetry_own_target(import_paths: Iterable[str]) -> tuple[Env, TargetEnvironme
     from poetry.utils.env import EnvManager
 
     env = EnvManager.get_system_env(naive=True)
-    return env, describe_env(env, kind="poetry", reason="poetry self", import_paths=import_paths)
+    return env, describe_env(
+        env, kind="poetry", reason="poetry self", import_paths=import_paths
+    )
 
 
 # ------------------------------------------------------------------ lock and plan
@@ -189,11 +232,13 @@ def check_lock(poetry: Poetry) -> None:
         )
     try:
         data = locker.lock_data
-        if not isinstance(data, dict) or "package" not in data and "metadata" not in data:
+        if not isinstance(data, dict) or (
+            "package" not in data and "metadata" not in data
+        ):
             raise RuntimeError("no [metadata] table")
         fresh = locker.is_fresh()
         locker.locked_repository()
-    except Exception as exc:  # noqa: BLE001 - any failure reading the lock is bad input
+    except Exception as exc:
         raise AuditError(
             f"{lock_path} could not be read: {_one_line(exc)}.",
             hint="Regenerate it with `poetry lock`.",
@@ -266,14 +311,16 @@ def plan_operations(
     installer.dry_run(True)
     if groups is not None:
         installer.only_groups({canonicalize_name(g) for g in groups})
-    installer.extras([canonicalize_name(e) for e in extras])  # type: ignore[misc]
+    installer.extras([canonicalize_name(e) for e in extras])
     installer.requires_synchronization(sync)
     try:
         status = installer.run()
     except AuditError:
         raise
-    except Exception as exc:  # noqa: BLE001 - Poetry reports bad input by raising
-        raise AuditError(f"Poetry could not plan the install: {_one_line(exc)}.") from exc
+    except Exception as exc:
+        raise AuditError(
+            f"Poetry could not plan the install: {_one_line(exc)}."
+        ) from exc
     if status != 0:
         raise AuditError(f"Poetry could not plan the install (status {status}).")
     return recorder.operations
@@ -388,7 +435,7 @@ def load_poetry(command: Any) -> Poetry:
     """``command.poetry``, with "not a Poetry project" turned into an AuditError."""
     try:
         return command.poetry  # type: ignore[no-any-return]
-    except Exception as exc:  # noqa: BLE001 - Poetry raises RuntimeError and friends
+    except Exception as exc:
         raise AuditError(f"not a Poetry project: {_one_line(exc)}.") from exc
 
 
@@ -397,8 +444,10 @@ def activated_groups(command: Any) -> frozenset[str]:
     try:
         groups = set(command.activated_groups)
         if command.option("all-groups") and not command.option("only"):
-            groups |= set(command.poetry.package.dependency_group_names(include_optional=True))
-    except Exception as exc:  # noqa: BLE001 - GroupNotFoundError and friends
+            groups |= set(
+                command.poetry.package.dependency_group_names(include_optional=True)
+            )
+    except Exception as exc:
         raise AuditError(_one_line(exc) + ".") from exc
     return frozenset(groups)
 
@@ -439,7 +488,13 @@ def warm_env(env: Env) -> None:
     an environment; doing it now means no later step reads a half-swapped
     package.
     """
-    for attribute in ("marker_env", "supported_tags", "paths", "sys_path", "site_packages"):
+    for attribute in (
+        "marker_env",
+        "supported_tags",
+        "paths",
+        "sys_path",
+        "site_packages",
+    ):
         getattr(env, attribute)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def real_dirs(paths: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
     out: dict[str, None] = {}
     for path in paths:
         real = os.path.realpath(os.fspath(path))
-        if os.path.isdir(real):
+        if Path(real).is_dir():
             out.setdefault(real, None)
     return tuple(out)
 

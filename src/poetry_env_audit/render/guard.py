@@ -92,7 +92,9 @@ def blocked(report: Report, *, dry_run: bool = False) -> str:
 def internal_error(error: BaseException, *, strict: bool) -> str:
     what = _flat(f"{type(error).__name__}: {error}")
     if strict:
-        return f"<error>{PREFIX}: internal error ({what}); strict mode stops here.</error>"
+        return (
+            f"<error>{PREFIX}: internal error ({what}); strict mode stops here.</error>"
+        )
     return (
         f"<warning>{PREFIX}: internal error ({what}); Poetry carries on without the"
         " guard.</warning>"

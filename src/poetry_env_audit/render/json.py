@@ -71,7 +71,11 @@ def to_dict(report: Report) -> dict[str, Any]:
                     "version": d.version,
                     "location": d.location,
                     "required_by": [
-                        {"package": r.package, "version": r.version, "requirement": r.requirement}
+                        {
+                            "package": r.package,
+                            "version": r.version,
+                            "requirement": r.requirement,
+                        }
                         for r in d.required_by
                     ],
                 }

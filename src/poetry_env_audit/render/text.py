@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 MAX_ROWS = 12
 HEADERS = ("Package", "Poetry has", "Lock wants", "Action", "Required by", "Verdict")
 VERDICT_STYLE = {"breaks": "error", "changes": "warning"}
-KIND_STYLE = {"shared": "warning", "externally-managed": "warning", "inconsistent": "error"}
+KIND_STYLE = {
+    "shared": "warning",
+    "externally-managed": "warning",
+    "inconsistent": "error",
+}
 
 
 def escape(text: str) -> str:
@@ -57,7 +61,9 @@ def header(report: Report) -> str:
 def _required_by(finding: Finding) -> str:
     if not finding.required_by:
         return "-"
-    shown = [r for r in finding.required_by if not r.satisfied] or list(finding.required_by)
+    shown = [r for r in finding.required_by if not r.satisfied] or list(
+        finding.required_by
+    )
     text = ", ".join(f"{r.package} {r.version} ({r.requirement})" for r in shown[:2])
     more = len(finding.required_by) - len(shown[:2])
     return text + (f" +{more}" if more > 0 else "")
@@ -76,7 +82,9 @@ def table(findings: Sequence[Finding]) -> list[str]:
         for f in findings
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
-    lines = ["  ".join(f"<b>{h.ljust(w)}</b>" for h, w in zip(HEADERS, widths)).rstrip()]
+    lines = [
+        "  ".join(f"<b>{h.ljust(w)}</b>" for h, w in zip(HEADERS, widths)).rstrip()
+    ]
     for row, finding in zip(rows, findings):
         cells = [escape(c.ljust(w)) for c, w in zip(row[:-1], widths)]
         style = VERDICT_STYLE[finding.verdict.value]
@@ -128,7 +136,9 @@ def shown_findings(findings: Sequence[Finding]) -> tuple[list[Finding], list[Fin
         return list(findings), []
     ranked = sorted(findings, key=_importance)
     keep = {id(f) for f in ranked[: MAX_ROWS - 1]}
-    return [f for f in findings if id(f) in keep], [f for f in findings if id(f) not in keep]
+    return [f for f in findings if id(f) in keep], [
+        f for f in findings if id(f) not in keep
+    ]
 
 
 def render(report: Report) -> str:
@@ -138,8 +148,14 @@ def render(report: Report) -> str:
         lines.append("")
         lines.extend(table(shown))
         if rest:
-            names = ", ".join(f.package for f in rest[:6]) + (", ..." if len(rest) > 6 else "")
-            worst = "breaks" if any(f.verdict.value == "breaks" for f in rest) else "changes"
+            names = ", ".join(f.package for f in rest[:6]) + (
+                ", ..." if len(rest) > 6 else ""
+            )
+            worst = (
+                "breaks"
+                if any(f.verdict.value == "breaks" for f in rest)
+                else "changes"
+            )
             lines.append(
                 f"... and {len(rest)} more ({escape(names)}): {worst}"
                 " (all of them with --format json)"
@@ -158,9 +174,15 @@ def render(report: Report) -> str:
         lines.append("")
         for env in notes:
             style = KIND_STYLE.get(env.kind, "comment")
-            lines.append(f"<{style}>{env.kind}</{style}>: {escape(_one_line(env.message))}")
+            lines.append(
+                f"<{style}>{env.kind}</{style}>: {escape(_one_line(env.message))}"
+            )
     fixes = remedies(report)
-    if fixes and (report.findings or report.target.shared or any(e.policy for e in report.environment)):
+    if fixes and (
+        report.findings
+        or report.target.shared
+        or any(e.policy for e in report.environment)
+    ):
         lines.append("")
         lines.append("<b>Ways out:</b>")
         lines.extend(fixes)
