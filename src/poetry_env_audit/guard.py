@@ -65,10 +65,18 @@ class InstallGuard:
 
                 self.io.write_error_line(traceback.format_exc())
             return 1 if strict else handle.run(ops)
+        self.report_missing_seams()
         if report is None:
             return handle.run(ops)
         self.report = report
         return self.act(handle, ops, report)
+
+    def report_missing_seams(self) -> None:
+        for seam, fallback in sorted(seams.MISSING.items()):
+            self.io.write_error_line(
+                f"<warning>{messages.PREFIX}: this Poetry lacks {seam}; {fallback}.</warning>"
+            )
+        seams.MISSING.clear()
 
     # ------------------------------------------------------------ decision
 
@@ -77,7 +85,7 @@ class InstallGuard:
     ) -> Report | None:
         """``None`` when the target does not overlap Poetry's environment (the fast path)."""
         installer = seams.command_installer(self.command)
-        env = seams.executor_env(installer)
+        env = seams.executor_env(installer, self.command)
         import_paths = real_dirs(p for p in sys.path if p)
         if not self.is_self and not overlap(seams.env_site_dirs(env), import_paths):
             return None
@@ -111,7 +119,7 @@ class InstallGuard:
     # ------------------------------------------------------------ action
 
     def act(self, handle: ExecutorHandle, ops: list[Operation], report: Report) -> int:
-        dry_run = seams.is_dry_run(seams.command_installer(self.command))
+        dry_run = seams.is_dry_run(seams.command_installer(self.command), self.command)
         self.warn(report)
         if report.verdict is RunVerdict.BLOCK:
             self.io.write_error_line(messages.blocked(report, dry_run=dry_run))
@@ -160,7 +168,9 @@ class InstallGuard:
             status = handle.run(first) if first else 0
             if status or handle.shut_down():
                 return status or 1
-            seams.warm_env(seams.executor_env(seams.command_installer(self.command)))
+            seams.warm_env(
+                seams.executor_env(seams.command_installer(self.command), self.command)
+            )
             for op in last:
                 finding = by_name.get(canonicalize_name(op.package.name))
                 if finding is not None and not op.skipped:

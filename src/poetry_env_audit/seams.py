@@ -467,18 +467,38 @@ def is_self_command(command: object) -> bool:
     return any(cls.__name__ == SELF_COMMAND for cls in type(command).__mro__)
 
 
+#: Seams found missing at run time in this process (reported once, in one line).
+MISSING: dict[str, str] = {}
+
+
+def _missing(seam: str, fallback: str) -> None:
+    MISSING.setdefault(seam, fallback)
+
+
 def command_installer(command: Any) -> Any:
     """The Installer Poetry configured for this command (priority-0 listeners run after it)."""
     return getattr(command, "_installer", None)
 
 
-def executor_env(installer: Any) -> Env:
+def executor_env(installer: Any, command: Any = None) -> Env:
     """The environment the executor will write to."""
-    return installer.executor._env  # type: ignore[no-any-return]
+    env = getattr(installer.executor, "_env", None)
+    if env is None:
+        _missing("Executor._env", "using the command's env")
+        env = command.env if command is not None else installer._env
+    return env  # type: ignore[no-any-return]
 
 
-def is_dry_run(installer: Any) -> bool:
-    return bool(installer.is_dry_run())
+def is_dry_run(installer: Any, command: Any = None) -> bool:
+    probe = getattr(installer, "is_dry_run", None)
+    if probe is None:
+        _missing("Installer.is_dry_run", "reading --dry-run")
+        return bool(
+            command is not None
+            and command.io.input.has_option("dry-run")
+            and command.option("dry-run")
+        )
+    return bool(probe())
 
 
 def warm_env(env: Env) -> None:
@@ -495,7 +515,9 @@ def warm_env(env: Env) -> None:
         "sys_path",
         "site_packages",
     ):
-        getattr(env, attribute)
+        # hasattr evaluates the (cached) property; a missing one is reported.
+        if not hasattr(env, attribute):
+            _missing(f"Env.{attribute}", "not computed before the swap")
 
 
 @dataclass
@@ -510,10 +532,13 @@ class ExecutorHandle:
         return int(self.original(list(operations)))
 
     def summary(self, operations: list[Operation]) -> None:
-        self._summary(list(operations))
+        if self._summary is not None:
+            self._summary(list(operations))
 
     def quiet_summary(self) -> None:
-        self._summary = self.executor._display_summary
+        if not hasattr(self.executor, "_display_summary"):
+            _missing("Executor._display_summary", "each phase prints its own summary")
+            return
         self.executor._display_summary = lambda operations: None
 
     def restore_summary(self) -> None:
@@ -530,6 +555,6 @@ def wrap_execute(installer: Any, replacement: Any) -> ExecutorHandle:
     """Replace ``installer.executor.execute`` on the instance; return the handle."""
     executor = installer.executor
     handle = ExecutorHandle(executor=executor, original=executor.execute)
-    handle._summary = executor._display_summary
+    handle._summary = getattr(executor, "_display_summary", None)
     executor.execute = lambda operations: replacement(handle, operations)
     return handle
