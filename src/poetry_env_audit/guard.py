@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_env_audit import seams
+from poetry_env_audit.envlock import externally_managed_error
+from poetry_env_audit.errors import AuditError
 from poetry_env_audit.errors import ConfigError
 from poetry_env_audit.policy import PolicyAction
 from poetry_env_audit.policy import load_policy
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from cleo.io.io import IO
     from poetry.installation.operations.operation import Operation
 
+    from poetry_env_audit.envlock import EnvironmentLock
     from poetry_env_audit.policy import Policy
     from poetry_env_audit.report import Report
     from poetry_env_audit.seams import ExecutorHandle
@@ -41,6 +44,81 @@ class InstallGuard:
         self.io = io
         self.is_self = seams.is_self_command(command)
         self.report: Report | None = None
+        self.refused = False
+        self.lock: EnvironmentLock | None = None
+
+    # ------------------------------------------------------------ before the command runs
+
+    def prepare(self) -> None:
+        """At COMMAND time, before Poetry plans: PEP 668, then the environment lock.
+
+        Sets :attr:`refused` when the command must not run at all.
+        """
+        table: object = None
+        try:
+            poetry = self.command.poetry
+            table = seams.project_table(poetry)
+            policy = load_policy(table, os.environ)  # type: ignore[arg-type]
+            dry_run = seams.command_option(self.command, "dry-run")
+            installer = seams.command_installer(self.command)
+            env = seams.executor_env(installer, self.command)
+            if not self.is_self and not self.externally_managed_ok(
+                env, policy, dry_run
+            ):
+                self.refused = True
+                return
+            if policy.lock and not dry_run:
+                self.take_lock(installer, env, policy)
+        except AuditError as error:
+            self.io.write_error_line(
+                f"<error>{messages.PREFIX}: {messages._flat(str(error))}</error>"
+            )
+            self.refused = True
+        except Exception as error:  # noqa: BLE001 - the plugin must never brick Poetry
+            strict = strict_requested(table, os.environ)
+            self.io.write_error_line(messages.internal_error(error, strict=strict))
+            self.refused = strict
+
+    def externally_managed_ok(self, env: Any, policy: Policy, dry_run: bool) -> bool:
+        if env.is_venv():
+            return True
+        stdlib = seams.env_stdlib(env)
+        marker = externally_managed_error(stdlib, in_venv=False) if stdlib else None
+        if marker is None:
+            return True
+        action = policy.action("externally-managed")
+        if action is PolicyAction.OFF:
+            return True
+        if action is PolicyAction.BLOCK and not dry_run:
+            self.io.write_error_line(messages.externally_managed(str(env.path), marker))
+            return False
+        self.io.write_error_line(
+            messages.externally_managed(str(env.path), marker, refused=False)
+        )
+        return True
+
+    def take_lock(self, installer: Any, env: Any, policy: Policy) -> None:
+        from poetry_env_audit.envlock import EnvironmentLock
+
+        name = str(getattr(self.command, "name", "") or "install")
+        lock = EnvironmentLock(
+            seams.env_purelib(env),
+            timeout=policy.lock_timeout,
+            command=f"poetry {name}",
+            notify=lambda line: self.io.write_error_line(
+                f"<comment>{messages.PREFIX}: {messages._flat(line)}</comment>"
+            ),
+        )
+        lock.acquire()
+        self.lock = lock
+        if lock.waited:
+            seams.refresh_installed(installer)
+
+    def finish(self) -> None:
+        """At TERMINATE: after the last operation and the root-project install."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     # ------------------------------------------------------------ entry point
 
@@ -199,4 +277,5 @@ def attach(command: Any, io: IO) -> InstallGuard | None:
         return None
     guard = InstallGuard(command, io)
     seams.wrap_execute(installer, guard.execute)
+    guard.prepare()
     return guard

@@ -4,10 +4,26 @@ Poetry's installing commands."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from typing import Any
 
 if TYPE_CHECKING:
     from cleo.events.event import Event
     from cleo.events.event_dispatcher import EventDispatcher
+
+
+_GUARDS: dict[int, Any] = {}
+
+
+def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> None:
+    command = getattr(event, "command", None)
+    guard = _GUARDS.pop(id(command), None)
+    if guard is None:
+        return
+    try:
+        guard.finish()
+    finally:
+        if guard.refused:
+            event.set_exit_code(1)  # type: ignore[attr-defined]
 
 
 def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> None:
@@ -19,7 +35,11 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
     try:
         from poetry_env_audit.guard import attach
 
-        attach(command, event.io)  # type: ignore[attr-defined]
+        guard = attach(command, event.io)  # type: ignore[attr-defined]
+        if guard is not None:
+            _GUARDS[id(command)] = guard
+            if guard.refused:
+                event.disable_command()  # type: ignore[attr-defined]
     except Exception as error:  # noqa: BLE001 - the plugin must never brick Poetry
         event.io.write_error_line(  # type: ignore[attr-defined]
             f"<warning>poetry-env-audit: internal error ({type(error).__name__});"

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cleo.events.console_events import COMMAND
+from cleo.events.console_events import TERMINATE
 from poetry.plugins.application_plugin import ApplicationPlugin
 
 from poetry_env_audit.hooks import on_command
+from poetry_env_audit.hooks import on_terminate
 
 if TYPE_CHECKING:
     from poetry.console.application import Application
@@ -32,3 +34,4 @@ class EnvAuditPlugin(ApplicationPlugin):
         if dispatcher is not None:
             # Priority 0 runs after Poetry's own listeners: the installer is set.
             dispatcher.add_listener(COMMAND, on_command, priority=0)
+            dispatcher.add_listener(TERMINATE, on_terminate)

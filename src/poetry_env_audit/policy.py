@@ -84,7 +84,7 @@ KEYS: tuple[Key, ...] = (
     Key(
         "externally-managed",
         "action",
-        PolicyAction.WARN,
+        PolicyAction.BLOCK,
         ENV_ACTIONS,
         "the interpreter is marked EXTERNALLY-MANAGED (PEP 668)",
     ),

@@ -99,6 +99,15 @@ SEAMS: tuple[Seam, ...] = (
         "lazily cached facts, computed before a swap",
     ),
     Seam("Installer.is_dry_run()", "--dry-run never blocks"),
+    Seam(
+        "Installer._installed_repository/_get_installed",
+        "re-read the installed packages after waiting for the environment lock",
+    ),
+    Seam("Env.paths['purelib']", "where the environment lock lives"),
+    Seam(
+        "ConsoleCommandEvent.disable_command / ConsoleTerminateEvent.set_exit_code (cleo)",
+        "refuse before the command runs",
+    ),
 )
 
 
@@ -499,6 +508,42 @@ def is_dry_run(installer: Any, command: Any = None) -> bool:
             and command.option("dry-run")
         )
     return bool(probe())
+
+
+def refresh_installed(installer: Any) -> None:
+    """Re-read what is installed: another process may have changed it while we waited.
+
+    The Installer reads the installed packages when it is built, before our
+    lock is taken.
+    """
+    if hasattr(installer, "_installed_repository") and hasattr(
+        installer, "_get_installed"
+    ):
+        installer._installed_repository = installer._get_installed()
+    else:
+        _missing("Installer._installed_repository", "the plan may predate the wait")
+
+
+def env_purelib(env: Env) -> Path:
+    """The directory the environment lock lives in: the target's purelib."""
+    return Path(os.path.realpath(env.paths["purelib"]))
+
+
+def env_stdlib(env: Env) -> str | None:
+    try:
+        return str(env.paths["stdlib"])
+    except (KeyError, OSError):
+        return None
+
+
+def command_option(command: Any, name: str) -> bool:
+    """An option's value, or False when this command (version) does not have it."""
+    try:
+        if not command.io.input.has_option(name):
+            return False
+        return bool(command.option(name))
+    except Exception:  # noqa: BLE001 - an option the command lacks is simply off
+        return False
 
 
 def warm_env(env: Env) -> None:

@@ -89,6 +89,20 @@ def blocked(report: Report, *, dry_run: bool = False) -> str:
     return "\n".join(lines)
 
 
+def externally_managed(path: str, marker: str, *, refused: bool = True) -> str:
+    if refused:
+        return (
+            f"<error>{PREFIX}: refusing to install into {_flat(path)}: it is externally"
+            f" managed (PEP 668). {_flat(marker)}</error>\n"
+            "Let Poetry create a virtualenv (`poetry config virtualenvs.create true"
+            " --local`), or opt out with POETRY_ENV_AUDIT_EXTERNALLY_MANAGED=warn."
+        )
+    return (
+        f"<warning>{PREFIX}: {_flat(path)} is externally managed (PEP 668);"
+        f" installing anyway as configured. {_flat(marker)}</warning>"
+    )
+
+
 def internal_error(error: BaseException, *, strict: bool) -> str:
     what = _flat(f"{type(error).__name__}: {error}")
     if strict:
