@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 from typing import ClassVar
 
 from cleo.helpers import option
@@ -10,6 +11,12 @@ from poetry.console.commands.group_command import GroupCommand
 
 from poetry_env_audit.render import FORMATS
 from poetry_env_audit.report import EXIT_ERROR
+
+if TYPE_CHECKING:
+    from poetry.poetry import Poetry
+
+    from poetry_env_audit.render import Format
+    from poetry_env_audit.report import Report
 
 
 class EnvAuditCommand(GroupCommand):
@@ -42,9 +49,16 @@ class EnvAuditCommand(GroupCommand):
         option(
             "format",
             "f",
-            f"Output format: {', '.join(FORMATS)}.",
+            f"Output format: {', '.join(FORMATS)} (default: text, and in GitHub"
+            " Actions, GitLab CI or Azure Pipelines also that system's own form"
+            " unless <c1>ci-output</c1> is off).",
             flag=False,
-            default="text",
+        ),
+        option(
+            "output",
+            None,
+            "Also write the JSON report to this file (for CI to archive).",
+            flag=False,
         ),
     ]
 
@@ -72,14 +86,16 @@ class EnvAuditCommand(GroupCommand):
         )
 
     def _handle(self) -> int:
+        from poetry_env_audit import ci
         from poetry_env_audit import seams
         from poetry_env_audit.audit import AuditOptions
         from poetry_env_audit.audit import audit_project
         from poetry_env_audit.errors import AuditError
         from poetry_env_audit.policy import load_policy
 
-        fmt = str(self.option("format")).lower()
-        if fmt not in FORMATS:
+        raw_fmt = self.option("format")
+        fmt = str(raw_fmt).strip().lower() if raw_fmt is not None else None
+        if fmt is not None and fmt not in FORMATS:
             raise AuditError(
                 f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})."
             )
@@ -99,14 +115,25 @@ class EnvAuditCommand(GroupCommand):
             sync=bool(self.option("sync")),
         )
         report = audit_project(poetry, self.io, options, policy)
-        if fmt == "json":
-            from cleo.io.outputs.output import Type
+        self._write(report, ci.choose_format(fmt, policy.ci_output, os.environ), poetry)
+        return report.exit_code
 
+    def _write(self, report: Report, fmt: Format, poetry: Poetry) -> None:
+        """``--output`` first (a path that cannot be written is exit 2), then ``fmt``."""
+        from cleo.io.outputs.output import Type
+
+        from poetry_env_audit import ci
+        from poetry_env_audit import seams
+        from poetry_env_audit.render import compose
+
+        if self.option("output"):
             from poetry_env_audit.render.json import render as render_json
 
-            self.io.write_line(render_json(report), type=Type.RAW)
-        else:
-            from poetry_env_audit.render.text import render as render_text
-
-            self.line(render_text(report))
-        return report.exit_code
+            ci.write_report_file(str(self.option("output")), render_json(report) + "\n")
+        lock = seams.project_dir(poetry) / "poetry.lock"
+        lock_path, lock_lines = ci.lock_lines_for(fmt, lock, os.environ)
+        for chunk in compose(report, fmt, lock_path=lock_path, lock_lines=lock_lines):
+            if chunk.raw:
+                self.io.write_line(chunk.text, type=Type.RAW)
+            else:
+                self.line(chunk.text)

@@ -1,0 +1,101 @@
+"""``--format gitlab``: the text report in a collapsible GitLab CI log section.
+
+GitLab's markers (docs.gitlab.com, "CI/CD job logs", custom collapsible
+sections)::
+
+    \\e[0Ksection_start:UNIX_TIME:SECTION_ID[collapsed=true]\\r\\e[0KHeader
+    ...
+    \\e[0Ksection_end:UNIX_TIME:SECTION_ID\\r\\e[0K
+
+GitLab has no per-finding annotation in the log; the report itself is the
+content. The section id is reduced to ``[a-z0-9_]`` and the header is fixed
+text, so no marker can come from data; the report inside the section holds
+no control character (:func:`poetry_env_audit.render.guard_log`), so it can
+neither end the section nor start another one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from poetry_env_audit.report import Report
+
+SECTION_ID = "poetry_env_audit"
+#: Poetry's own styles, so that the plain text keeps no tag (see ``Application.create_io``).
+POETRY_STYLES = (
+    "c1",
+    "c2",
+    "b",
+    "info",
+    "comment",
+    "question",
+    "warning",
+    "debug",
+    "success",
+    "error",
+    "c1_dark",
+    "c2_dark",
+    "success_dark",
+)
+_ESC = "\x1b[0K"
+
+
+def section_id(name: str) -> str:
+    """``name`` as a section id GitLab accepts and cannot misread: ``[a-z0-9_]+``."""
+    return re.sub(r"[^a-z0-9_]", "_", name.lower()) or "section"
+
+
+def timestamp(now: int | None = None) -> int:
+    if now is not None:
+        return int(now)
+    import time
+
+    return int(time.time())
+
+
+def header(report: Report) -> str:
+    text = f"poetry env-audit: {report.verdict.value}"
+    return re.sub(r"[^\x20-\x7e]", "?", text)
+
+
+def section_start(
+    report: Report, now: int, *, name: str = SECTION_ID, collapsed: bool = True
+) -> str:
+    options = "[collapsed=true]" if collapsed else ""
+    return f"{_ESC}section_start:{int(now)}:{section_id(name)}{options}\r{_ESC}{header(report)}"
+
+
+def section_end(now: int, *, name: str = SECTION_ID) -> str:
+    return f"{_ESC}section_end:{int(now)}:{section_id(name)}\r{_ESC}"
+
+
+def plain(markup: str) -> str:
+    """Cleo markup as the text a log shows: tags removed, ``\\<`` unescaped."""
+    from cleo.formatters.formatter import Formatter
+    from cleo.formatters.style import Style
+
+    return Formatter(
+        decorated=False, styles={s: Style() for s in POETRY_STYLES}
+    ).format(markup)
+
+
+def render(
+    report: Report,
+    *,
+    lock_path: str | None,
+    lock_lines: Mapping[str, int],
+    now: int | None = None,
+) -> str:
+    """The plain text report between the section markers (lock data is not used)."""
+    del lock_path, lock_lines
+    from poetry_env_audit.render import Format
+    from poetry_env_audit.render import guard_log
+    from poetry_env_audit.render.text import render as render_text
+
+    stamp = timestamp(now)
+    body = plain(guard_log(render_text(report), Format.GITLAB))
+    return "\n".join((section_start(report, stamp), body, section_end(stamp)))
