@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -46,6 +47,8 @@ class InstallGuard:
         self.report: Report | None = None
         self.refused = False
         self.lock: EnvironmentLock | None = None
+        self.policy: Policy | None = None
+        self.lines: list[str] = []
 
     # ------------------------------------------------------------ before the command runs
 
@@ -129,6 +132,7 @@ class InstallGuard:
             poetry = self.command.poetry
             table = seams.project_table(poetry)
             policy = load_policy(table, os.environ)  # type: ignore[arg-type]
+            self.policy = policy
             report = self.decide(poetry, ops, policy)
         except ConfigError as error:
             self.io.write_error_line(
@@ -198,11 +202,12 @@ class InstallGuard:
 
     def act(self, handle: ExecutorHandle, ops: list[Operation], report: Report) -> int:
         dry_run = seams.is_dry_run(seams.command_installer(self.command), self.command)
-        self.warn(report)
+        self.warn(report, dry_run=dry_run)
         if report.verdict is RunVerdict.BLOCK:
-            self.io.write_error_line(messages.blocked(report, dry_run=dry_run))
-            if not dry_run:
-                return 1
+            self.lines.append(messages.blocked(report, dry_run=dry_run))
+        self.flush(report)
+        if report.verdict is RunVerdict.BLOCK and not dry_run:
+            return 1
         serial = {
             f.package.lower()
             for f in report.findings
@@ -212,19 +217,79 @@ class InstallGuard:
             return handle.run(ops)
         return self.serialise(handle, ops, report, serial)
 
-    def warn(self, report: Report) -> None:
+    def warn(self, report: Report, *, dry_run: bool = False) -> None:
         blocking = report.verdict is RunVerdict.BLOCK
         for env in report.environment:
             if env.policy is PolicyAction.WARN:
                 if env.kind == "shared":
                     if blocking:
                         continue  # the refusal says it already
-                    self.io.write_error_line(messages.notice(report))
+                    self.lines.append(messages.notice(report))
                 else:
-                    self.io.write_error_line(messages.env_warning(env))
+                    self.lines.append(messages.env_warning(env))
         for finding in report.findings:
             if finding.policy is PolicyAction.WARN:
-                self.io.write_error_line(messages.warning(finding))
+                self.lines.append(messages.warning(finding))
+        if not blocking:
+            for finding in report.findings:
+                if finding.policy is PolicyAction.SERIALISE:
+                    self.lines.append(messages.serialised(finding, dry_run=dry_run))
+
+    def flush(self, report: Report) -> None:
+        """The guard's lines on stderr; in CI also the CI system's own form.
+
+        In GitHub Actions the lines sit between ``::stop-commands::`` and its
+        token, so data in them cannot start a workflow command; then one
+        annotation per finding follows. Azure gets its ``##vso`` issues,
+        GitLab a collapsible section around the lines.
+        """
+        from cleo.io.outputs.output import Type
+
+        from poetry_env_audit import ci
+        from poetry_env_audit.render import Format
+        from poetry_env_audit.render import guard_log
+
+        lines, self.lines = self.lines, []
+        fmt = ci.auto_format(
+            os.environ, self.policy.ci_output if self.policy else "auto"
+        )
+        if fmt is None or fmt in (Format.TEXT, Format.JSON):
+            for line in lines:
+                self.io.write_error_line(line)
+            return
+        lock_path, lock_lines = ci.lock_lines_for(
+            fmt, Path(report.project or ".") / "poetry.lock", os.environ
+        )
+        if fmt is Format.GITLAB:
+            from poetry_env_audit.render import gitlab
+
+            if not lines:
+                return
+            stamp = gitlab.timestamp()
+            self.io.write_error_line(gitlab.section_start(report, stamp), type=Type.RAW)
+            for line in lines:
+                self.io.write_error_line(guard_log(line, fmt))
+            self.io.write_error_line(gitlab.section_end(stamp), type=Type.RAW)
+            return
+        if fmt is Format.GITHUB:
+            from poetry_env_audit.render import github as renderer
+
+            token = renderer.new_token()
+            if lines:
+                self.io.write_error_line(renderer.stop_commands(token), type=Type.RAW)
+                for line in lines:
+                    self.io.write_error_line(guard_log(line, fmt))
+                self.io.write_error_line(renderer.resume_commands(token), type=Type.RAW)
+        else:
+            from poetry_env_audit.render import azure as renderer  # type: ignore[no-redef]
+
+            for line in lines:
+                self.io.write_error_line(guard_log(line, fmt))
+        annotations = renderer.render(
+            report, lock_path=lock_path, lock_lines=lock_lines
+        )
+        if annotations:
+            self.io.write_line(annotations, type=Type.RAW)
 
     def serialise(
         self,
@@ -239,7 +304,6 @@ class InstallGuard:
         names = {canonicalize_name(n) for n in serial}
         first = [op for op in ops if canonicalize_name(op.package.name) not in names]
         last = [op for op in ops if canonicalize_name(op.package.name) in names]
-        by_name = {canonicalize_name(f.package): f for f in report.findings}
         handle.summary(ops)
         handle.quiet_summary()
         try:
@@ -250,9 +314,6 @@ class InstallGuard:
                 seams.executor_env(seams.command_installer(self.command), self.command)
             )
             for op in last:
-                finding = by_name.get(canonicalize_name(op.package.name))
-                if finding is not None and not op.skipped:
-                    self.io.write_error_line(messages.serialised(finding))
                 status = handle.run([op])
                 if status or handle.shut_down():
                     return status or 1

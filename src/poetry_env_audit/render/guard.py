@@ -40,9 +40,10 @@ def notice(report: Report) -> str:
     )
 
 
-def serialised(finding: Finding) -> str:
+def serialised(finding: Finding, *, dry_run: bool = False) -> str:
+    verb = "would serialise" if dry_run else "serialising"
     return (
-        f"<comment>{PREFIX}: serialising {_flat(finding.package)} {_flat(_versions(finding))}"
+        f"<comment>{PREFIX}: {verb} {_flat(finding.package)} {_flat(_versions(finding))}"
         f" ({_flat(_why(finding))}): Poetry runs on it, so it is swapped after all other"
         " operations, alone.</comment>"
     )
