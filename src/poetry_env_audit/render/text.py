@@ -38,6 +38,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+_NOT_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(name: str) -> str:
+    """A distribution name as PEP 508 allows it; anything else becomes ``?``.
+
+    A table row starts with the package name, and ``Name`` comes from metadata a
+    package controls: no ``::`` or ``##[`` may start a CI command from there.
+    """
+    return _NOT_NAME.sub("?", name) or "?"
+
+
 def header(report: Report) -> str:
     poetry, target = report.poetry, report.target
     where = escape(_one_line(target.path))
@@ -72,7 +84,7 @@ def _required_by(finding: Finding) -> str:
 def table(findings: Sequence[Finding]) -> list[str]:
     rows = [
         (
-            _one_line(f.package),
+            safe_name(f.package),
             _one_line(f.current or "-"),
             _one_line(f.planned or "-"),
             f.action.value,
