@@ -160,7 +160,7 @@ def render(report: Report) -> str:
         lines.append("")
         lines.extend(table(shown))
         if rest:
-            names = ", ".join(f.package for f in rest[:6]) + (
+            names = ", ".join(safe_name(f.package) for f in rest[:6]) + (
                 ", ..." if len(rest) > 6 else ""
             )
             worst = (
