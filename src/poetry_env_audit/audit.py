@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Callable
 
+from packaging.utils import canonicalize_name
+
 from poetry_env_audit import remedies
 from poetry_env_audit.findings import EnvFinding
 from poetry_env_audit.findings import evaluate
@@ -136,7 +138,7 @@ def assess(
             [remedies.specifier_of(r.requirement) for r in finding.required_by]
         )
         holders = (
-            holders_for(finding.package, spec)
+            holders_for(canonicalize_name(finding.package), spec)
             if finding.verdict.value == "breaks"
             else ()
         )

@@ -81,13 +81,25 @@ class EnvFinding:
     remedies: tuple[Remedy, ...] = ()
 
 
-def _applies_to_poetry(target: TargetEnvironment, dist: DistInfo | None) -> bool:
-    """Whether installing into ``target`` changes what Poetry imports for this name."""
+def _applies_to_poetry(
+    target: TargetEnvironment, dist: DistInfo | None, import_paths: Sequence[str]
+) -> bool:
+    """Whether installing into ``target`` changes what Poetry imports for this name.
+
+    True when Poetry imports the name from a shared directory, when it does
+    not have the name at all, or when a shared directory comes before the one
+    it imports it from (the new copy would shadow it).
+    """
     if not target.shared:
         return False
-    if dist is None:
-        return True  # a new package lands in a directory Poetry imports from
-    return dist.location in target.shared_dirs
+    if dist is None or dist.location in target.shared_dirs:
+        return True
+    order = {path: i for i, path in reversed(list(enumerate(import_paths)))}
+    first_shared = min(
+        (order[d] for d in target.shared_dirs if d in order), default=None
+    )
+    where = order.get(dist.location)
+    return first_shared is not None and where is not None and first_shared < where
 
 
 def evaluate(
@@ -102,7 +114,7 @@ def evaluate(
     applied: list[PlannedChange] = []
     for change in changes:
         current = index.get(change.name)
-        if not _applies_to_poetry(target, current):
+        if not _applies_to_poetry(target, current, poetry.import_paths):
             continue
         applied.append(change)
         if change.action is Action.REMOVE:
@@ -132,7 +144,8 @@ def evaluate(
             verdict = Verdict.BREAKS if before is not None else Verdict.CHANGES
             detail = _removal_detail(change, requirers)
         else:
-            edges = now.required_by if now else (before.required_by if before else ())
+            # Not needed after the plan (a changed requirer dropped it): nothing to break.
+            edges = now.required_by if now else ()
             requirers = tuple(_requirer(e, change.planned) for e in edges)
             own = [
                 p.detail

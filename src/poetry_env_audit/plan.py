@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -38,18 +39,32 @@ class PlannedChange:
 
 def classify(job_type: str, current: str | None, planned: str | None) -> Action:
     """Map Poetry's ``install|update|uninstall`` and two versions to an :class:`Action`."""
+    if job_type not in ("install", "update", "uninstall"):
+        raise ValueError(f"unknown operation type {job_type!r}")
     if job_type == "uninstall":
         return Action.REMOVE
     if job_type == "install" or current is None:
         return Action.INSTALL
-    if job_type != "update":
-        raise ValueError(f"unknown operation type {job_type!r}")
     if planned is None or current == planned:
         return Action.REINSTALL
     try:
         before, after = Version(current), Version(planned)
     except InvalidVersion:
-        return Action.UPGRADE if planned > current else Action.DOWNGRADE
+        if _natural_key(planned) == _natural_key(current):
+            return Action.REINSTALL
+        return (
+            Action.UPGRADE
+            if _natural_key(planned) > _natural_key(current)
+            else Action.DOWNGRADE
+        )
     if after == before:
         return Action.REINSTALL
     return Action.UPGRADE if after > before else Action.DOWNGRADE
+
+
+def _natural_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Order for versions that are not PEP 440: numbers compare as numbers."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part)
+        for part in re.findall(r"\d+|[A-Za-z]+", version)
+    )

@@ -178,13 +178,20 @@ def version_satisfies(version: str, specifier: str) -> bool:
     return spec.contains(parsed, prereleases=True)
 
 
+class _UnreadableMarkerError(Exception):
+    pass
+
+
 def _applies(req: Requirement, env: Mapping[str, str], extras: Iterable[str]) -> bool:
     if req.marker is None:
         return True
-    for extra in ("", *sorted(extras)):
-        if req.marker.evaluate({**env, "extra": extra}):
-            return True
-    return False
+    try:
+        return any(
+            req.marker.evaluate({**env, "extra": extra})
+            for extra in ("", *sorted(extras))
+        )
+    except Exception as exc:  # UndefinedComparison and friends
+        raise _UnreadableMarkerError(str(exc)) from exc
 
 
 def requirement_text(req: Requirement) -> str:
@@ -241,7 +248,20 @@ def resolve_closure(
                         ),
                     )
                     continue
-                if not _applies(req, marker_env, extras_seen[name]):
+                try:
+                    applies = _applies(req, marker_env, extras_seen[name])
+                except _UnreadableMarkerError as exc:
+                    problems[f"marker:{dist.name}:{raw}"] = Problem(
+                        package=dist.name,
+                        installed=dist.version,
+                        required_by=None,
+                        detail=(
+                            f"{dist.display_name} {dist.version} has unreadable"
+                            f" metadata: marker of {raw!r} ({exc})"
+                        ),
+                    )
+                    continue
+                if not applies:
                     continue
                 target = canonicalize_name(req.name)
                 text = requirement_text(req)

@@ -7,6 +7,7 @@ it for one run. Unknown keys and values are errors that name them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -157,7 +158,11 @@ def _coerce(key: Key, value: object, where: str) -> Any:
         return text
     if key.kind == "float":
         try:
+            if isinstance(value, bool):
+                raise TypeError("a boolean is not a number of seconds")
             number = float(value)  # type: ignore[arg-type]
+            if math.isnan(number):
+                raise ValueError("NaN")
         except (TypeError, ValueError):
             raise ConfigError(
                 f"{where}: {key.name} must be a number, not {value!r}."

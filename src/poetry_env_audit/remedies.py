@@ -53,9 +53,10 @@ def combined_specifier(requirements: Sequence[str]) -> str:
                 ):
                     lower = spec
             elif spec.operator in ("<", "<="):
-                if upper is None or (bound, spec.operator == "<") < (
+                # Stricter: a lower bound, or the same bound exclusive.
+                if upper is None or (bound, spec.operator == "<=") < (
                     Version(upper.version),
-                    upper.operator == "<",
+                    upper.operator == "<=",
                 ):
                     upper = spec
             else:

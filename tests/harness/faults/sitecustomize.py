@@ -1,0 +1,89 @@
+"""Test-only ``sitecustomize`` for throwaway interpreters (never shipped).
+
+Copied into a test interpreter's site-packages, it does nothing unless one of
+these variables is set for the Poetry run:
+
+``POETRY_ENV_AUDIT_TEST_TRACE=FILE``
+    append one JSON line per executed operation to FILE:
+    ``{"name", "job", "start", "end"}`` (``time.monotonic()`` of one process),
+    so a test can check what ran at the same time as what.
+``POETRY_ENV_AUDIT_TEST_SWAP=NAME`` and ``POETRY_ENV_AUDIT_TEST_SWAP_SECONDS=S``
+    after Poetry removed the old files of NAME during an update, wait S seconds
+    before the new wheel is written: the window in which a parallel reader
+    finds the package missing, widened so the race is deterministic.
+
+Both hook ``poetry.installation.executor.Executor`` when Poetry imports it
+(``_execute_operation`` and ``_remove``, present in Poetry 1.8 to 2.5).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_TRACE = os.environ.get("POETRY_ENV_AUDIT_TEST_TRACE")
+_SWAP = os.environ.get("POETRY_ENV_AUDIT_TEST_SWAP")
+_SWAP_SECONDS = float(os.environ.get("POETRY_ENV_AUDIT_TEST_SWAP_SECONDS") or 0)
+_TARGET = "poetry.installation.executor"
+
+
+def _patch(executor_class: type) -> None:
+    import json
+    import threading
+    import time
+
+    lock = threading.Lock()
+    execute_operation = executor_class._execute_operation  # type: ignore[attr-defined]
+    remove = executor_class._remove  # type: ignore[attr-defined]
+
+    def traced(self: object, operation: object) -> object:
+        start = time.monotonic()
+        try:
+            return execute_operation(self, operation)
+        finally:
+            if _TRACE and not getattr(operation, "skipped", False):
+                record = {
+                    "name": str(operation.package.name),  # type: ignore[attr-defined]
+                    "job": str(operation.job_type),  # type: ignore[attr-defined]
+                    "start": start,
+                    "end": time.monotonic(),
+                }
+                with lock, open(_TRACE, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+
+    def slow_remove(self: object, package: object) -> object:
+        result = remove(self, package)
+        if _SWAP and str(package.name) == _SWAP:  # type: ignore[attr-defined]
+            time.sleep(_SWAP_SECONDS)
+        return result
+
+    executor_class._execute_operation = traced  # type: ignore[attr-defined]
+    executor_class._remove = slow_remove  # type: ignore[attr-defined]
+
+
+def _install_hook() -> None:
+    import importlib.abc
+    import importlib.machinery
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):  # type: ignore[no-untyped-def]
+            if name != _TARGET:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            if spec is None or spec.loader is None:
+                return spec
+            exec_module = spec.loader.exec_module
+
+            def patched(module):  # type: ignore[no-untyped-def]
+                exec_module(module)
+                _patch(module.Executor)
+
+            spec.loader.exec_module = patched  # type: ignore[method-assign]
+            return spec
+
+    sys.meta_path.insert(0, Finder())
+
+
+if _TRACE or _SWAP:
+    _install_hook()
