@@ -336,7 +336,7 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
     found: dict[str, DistInfo] = {}
     for dist in metadata.distributions(path=list(paths)):
         try:
-            raw_name = dist.metadata["Name"]
+            raw_name = dist.metadata.get("Name")
         except (OSError, ValueError):
             continue
         if not raw_name:

@@ -152,7 +152,9 @@ def for_package(
     holders: Sequence[Holder],
 ) -> tuple[Remedy, ...]:
     remedies: list[Remedy] = []
-    if finding.verdict.value == "breaks":
+    # Aligning the lock makes sense for Poetry's dependencies, not for Poetry itself.
+    itself = finding.package.lower() in ("poetry", "poetry-core")
+    if finding.verdict.value == "breaks" and not itself:
         remedies.append(align_lock(finding, holders))
     venv = use_a_venv(target)
     if venv is not None:

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
     from filelock import BaseFileLock
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and signals")
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="POSIX processes and signals"
+)
 
 #: Upper bound for anything a child process is expected to do promptly.
 BOUND = 15.0
@@ -81,7 +83,9 @@ class Spawner:
     def __init__(self) -> None:
         self.running: list[subprocess.Popen[str]] = []
 
-    def holder(self, env_dir: Path, timeout: float = BOUND) -> tuple[subprocess.Popen[str], int]:
+    def holder(
+        self, env_dir: Path, timeout: float = BOUND
+    ) -> tuple[subprocess.Popen[str], int]:
         """A process holding the lock on ``env_dir``, and its pid."""
         proc = subprocess.Popen(
             [sys.executable, "-c", HOLDER_SCRIPT, str(env_dir), str(timeout)],
@@ -139,7 +143,9 @@ def test_lock_path_is_inside_the_environment_and_resolved(tmp_path: Path) -> Non
     alias.symlink_to(env)
     assert lock_path_for(env) == env.resolve() / LOCK_NAME
     assert lock_path_for(alias) == lock_path_for(env)
-    lock = EnvironmentLock(alias, timeout=1, command="poetry install", notify=_no_notify)
+    lock = EnvironmentLock(
+        alias, timeout=1, command="poetry install", notify=_no_notify
+    )
     assert lock.lock_path == lock_path_for(env)
 
 
@@ -190,7 +196,9 @@ def test_holder_killed_with_sigkill_does_not_block(
     assert f"(process {pid} no longer runs)" in stale.describe()
 
     started = time.monotonic()
-    with EnvironmentLock(tmp_path, timeout=BOUND, command="poetry install", notify=_no_notify):
+    with EnvironmentLock(
+        tmp_path, timeout=BOUND, command="poetry install", notify=_no_notify
+    ):
         elapsed = time.monotonic() - started
         mine = holder(lock_path_for(tmp_path))
         assert mine is not None
@@ -203,7 +211,9 @@ def test_timeout_is_one_clear_line(tmp_path: Path, spawn: Spawner) -> None:
     since = holder(lock_path_for(tmp_path))
     assert since is not None
     messages: list[str] = []
-    lock = EnvironmentLock(tmp_path, timeout=0.5, command="poetry sync", notify=messages.append)
+    lock = EnvironmentLock(
+        tmp_path, timeout=0.5, command="poetry sync", notify=messages.append
+    )
     started = time.monotonic()
     with pytest.raises(EnvLockTimeout) as caught:
         lock.acquire()
@@ -226,14 +236,18 @@ def test_timeout_is_one_clear_line(tmp_path: Path, spawn: Spawner) -> None:
 def test_zero_timeout_tries_once(tmp_path: Path, spawn: Spawner) -> None:
     spawn.holder(tmp_path)
     messages: list[str] = []
-    lock = EnvironmentLock(tmp_path, timeout=0, command="poetry install", notify=messages.append)
+    lock = EnvironmentLock(
+        tmp_path, timeout=0, command="poetry install", notify=messages.append
+    )
     with pytest.raises(EnvLockTimeout, match=r"^Timed out after 0 s "):
         lock.acquire()
     assert len(messages) == 1
 
 
 def test_released_on_keyboard_interrupt(tmp_path: Path, spawn: Spawner) -> None:
-    lock = EnvironmentLock(tmp_path, timeout=BOUND, command="poetry install", notify=_no_notify)
+    lock = EnvironmentLock(
+        tmp_path, timeout=BOUND, command="poetry install", notify=_no_notify
+    )
     with pytest.raises(KeyboardInterrupt), lock:
         raise KeyboardInterrupt
     assert not _held(lock)
@@ -244,7 +258,9 @@ def test_released_on_keyboard_interrupt(tmp_path: Path, spawn: Spawner) -> None:
 
 
 def test_released_on_error_and_released_twice(tmp_path: Path, spawn: Spawner) -> None:
-    lock = EnvironmentLock(tmp_path, timeout=BOUND, command="poetry install", notify=_no_notify)
+    lock = EnvironmentLock(
+        tmp_path, timeout=BOUND, command="poetry install", notify=_no_notify
+    )
     with pytest.raises(RuntimeError), lock:
         raise RuntimeError("install failed")
     lock.release()
@@ -256,8 +272,12 @@ def test_released_on_error_and_released_twice(tmp_path: Path, spawn: Spawner) ->
 def test_acquire_is_idempotent_and_same_process_never_waits_on_itself(
     tmp_path: Path, spawn: Spawner
 ) -> None:
-    outer = EnvironmentLock(tmp_path, timeout=0, command="poetry install", notify=_no_notify)
-    inner = EnvironmentLock(tmp_path, timeout=0, command="poetry install", notify=_no_notify)
+    outer = EnvironmentLock(
+        tmp_path, timeout=0, command="poetry install", notify=_no_notify
+    )
+    inner = EnvironmentLock(
+        tmp_path, timeout=0, command="poetry install", notify=_no_notify
+    )
     outer.acquire()
     outer.acquire()
     inner.acquire()  # joins this process's hold instead of timing out on it
@@ -333,7 +353,9 @@ def test_hard_link_and_non_file_at_the_lock_path_are_refused(tmp_path: Path) -> 
 
 def test_missing_environment_directory_is_created(tmp_path: Path) -> None:
     env = tmp_path / "lib" / "site-packages"
-    with EnvironmentLock(env, timeout=1, command="poetry install", notify=_no_notify) as lock:
+    with EnvironmentLock(
+        env, timeout=1, command="poetry install", notify=_no_notify
+    ) as lock:
         assert lock.lock_path.is_file()
         assert not lock.lock_path.is_symlink()
 
@@ -344,26 +366,37 @@ def test_holder_file_of_a_dead_process_is_reported_not_running(tmp_path: Path) -
     holder_file = lock_path.with_name(LOCK_NAME + HOLDER_SUFFIX)
     holder_file.write_text(
         json.dumps(
-            {"pid": dead, "since": "2026-11-22T05:40:12Z", "command": "poetry install",
-             "host": socket.gethostname()}
+            {
+                "pid": dead,
+                "since": "2026-11-22T05:40:12Z",
+                "command": "poetry install",
+                "host": socket.gethostname(),
+            }
         )
     )
     found = holder(lock_path)
     assert found is not None
-    assert (found.pid, found.alive, found.since) == (dead, False, "2026-11-22T05:40:12Z")
+    assert (found.pid, found.alive, found.since) == (
+        dead,
+        False,
+        "2026-11-22T05:40:12Z",
+    )
     assert found.describe() == (
         f"process {dead} (poetry install) since 2026-11-22T05:40:12Z"
         f" (process {dead} no longer runs)"
     )
     # It is only informative: nothing holds the lock, so it is taken at once.
-    with EnvironmentLock(tmp_path, timeout=1, command="poetry install", notify=_no_notify):
+    with EnvironmentLock(
+        tmp_path, timeout=1, command="poetry install", notify=_no_notify
+    ):
         mine = holder(lock_path)
         assert mine is not None
         assert mine.pid == os.getpid()
 
 
 @pytest.mark.parametrize(
-    "content", [b"", b"not json", b"[1, 2]", b'{"pid": "12"}', b'{"pid": true}', b"\xff\xfe"]
+    "content",
+    [b"", b"not json", b"[1, 2]", b'{"pid": "12"}', b'{"pid": true}', b"\xff\xfe"],
 )
 def test_unreadable_holder_file_is_ignored(tmp_path: Path, content: bytes) -> None:
     lock_path_for(tmp_path).with_name(LOCK_NAME + HOLDER_SUFFIX).write_bytes(content)
@@ -373,13 +406,17 @@ def test_unreadable_holder_file_is_ignored(tmp_path: Path, content: bytes) -> No
 def test_holder_file_symlink_or_fifo_is_not_followed(tmp_path: Path) -> None:
     holder_file = lock_path_for(tmp_path).with_name(LOCK_NAME + HOLDER_SUFFIX)
     real = tmp_path / "elsewhere.json"
-    real.write_text(json.dumps({"pid": os.getpid(), "since": "x", "command": "y", "host": ""}))
+    real.write_text(
+        json.dumps({"pid": os.getpid(), "since": "x", "command": "y", "host": ""})
+    )
     holder_file.symlink_to(real)
     assert holder(lock_path_for(tmp_path)) is None
     holder_file.unlink()
     os.mkfifo(holder_file)
     assert holder(lock_path_for(tmp_path)) is None  # and did not block opening it
-    with EnvironmentLock(tmp_path, timeout=1, command="poetry install", notify=_no_notify):
+    with EnvironmentLock(
+        tmp_path, timeout=1, command="poetry install", notify=_no_notify
+    ):
         assert not holder_file.is_fifo()  # replaced by the holder's record
 
 
@@ -407,7 +444,9 @@ def test_lock_file_replaced_while_locking_is_refused(
         other.replace(self.lock_path)  # a different inode now sits at the path
 
     monkeypatch.setattr(EnvironmentLock, "_take", take_then_replace)
-    lock = EnvironmentLock(tmp_path, timeout=1, command="poetry install", notify=_no_notify)
+    lock = EnvironmentLock(
+        tmp_path, timeout=1, command="poetry install", notify=_no_notify
+    )
     with pytest.raises(EnvLockError, match="was replaced while it was being locked"):
         lock.acquire()
     assert not _held(lock)

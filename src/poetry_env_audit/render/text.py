@@ -34,8 +34,12 @@ def escape(text: str) -> str:
     return text + " " if text.endswith("\\") else text
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """One line, no terminal control sequences from data."""
+    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", " ".join(text.split()))
 
 
 _NOT_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -127,7 +131,7 @@ def remedies(report: Report) -> list[str]:
         for remedy in finding.remedies:
             seen.setdefault(remedy, None)
     for env in report.environment:
-        if env.policy is not None:
+        if env.policy is not None and env.policy.value != "off":
             for remedy in env.remedies:
                 seen.setdefault(remedy, None)
     return [_remedy_line(r) for r in seen]
@@ -181,7 +185,11 @@ def render(report: Report) -> str:
             )
     elif report.target.shared:
         lines.append("The lock changes none of the packages Poetry runs on.")
-    notes = [e for e in report.environment if e.kind != "shared"]
+    notes = [
+        e
+        for e in report.environment
+        if e.kind != "shared" and (e.policy is None or e.policy.value != "off")
+    ]
     if notes:
         lines.append("")
         for env in notes:

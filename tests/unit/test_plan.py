@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+
+from poetry_env_audit.plan import Action
+from poetry_env_audit.plan import classify
+
+
+@pytest.mark.parametrize(
+    ("job_type", "current", "planned", "expected"),
+    [
+        ("install", None, "1.0", Action.INSTALL),
+        ("install", "1.0", "2.0", Action.INSTALL),
+        ("update", None, "1.0", Action.INSTALL),
+        ("update", "1.0", "2.0", Action.UPGRADE),
+        ("update", "1.9", "1.10", Action.UPGRADE),
+        ("update", "2.0", "1.0", Action.DOWNGRADE),
+        ("update", "25.0", "24.2", Action.DOWNGRADE),
+        ("update", "1.0", "1.0", Action.REINSTALL),
+        ("update", "1.0", "1.0.0", Action.REINSTALL),
+        ("update", "1.0", "1.0+local", Action.UPGRADE),
+        ("update", "1.0", None, Action.REINSTALL),
+        ("update", "2.0rc1", "2.0", Action.UPGRADE),
+        ("update", "2.0", "2.0rc1", Action.DOWNGRADE),
+        ("update", "1.0.post1", "1.0", Action.DOWNGRADE),
+        ("update", "1!1.0", "2.0", Action.DOWNGRADE),
+        ("uninstall", "1.0", None, Action.REMOVE),
+        ("uninstall", None, None, Action.REMOVE),
+        ("update", "abc", "abd", Action.UPGRADE),
+        ("update", "abd", "abc", Action.DOWNGRADE),
+        ("update", "custom", "custom", Action.REINSTALL),
+        ("update", "1.0", "custom", Action.UPGRADE),
+        ("update", "1.9-custom", "1.10-custom", Action.UPGRADE),
+        ("update", "1.10-custom", "1.9-custom", Action.DOWNGRADE),
+        ("update", "2024.1-abc", "2024.1-abd", Action.UPGRADE),
+    ],
+    ids=[
+        "install",
+        "install-over-existing",
+        "update-of-nothing",
+        "upgrade",
+        "upgrade-numeric-not-lexical",
+        "downgrade",
+        "downgrade-below-poetry",
+        "reinstall-same-text",
+        "reinstall-equal-versions",
+        "local-version-is-newer",
+        "reinstall-without-planned",
+        "prerelease-to-final",
+        "final-to-prerelease",
+        "post-to-final",
+        "epoch-counts",
+        "remove",
+        "remove-unknown-version",
+        "non-pep440-up",
+        "non-pep440-down",
+        "non-pep440-same",
+        "mixed-pep440",
+        "non-pep440-numbers-compare-as-numbers",
+        "non-pep440-numbers-compare-as-numbers-down",
+        "non-pep440-same-numbers",
+    ],
+)
+def test_classify(
+    job_type: str, current: str | None, planned: str | None, expected: Action
+) -> None:
+    assert classify(job_type, current, planned) is expected
+
+
+@pytest.mark.parametrize(
+    ("current", "planned"),
+    [("1.0", "2.0"), ("1.0", None), (None, "1.0"), (None, None)],
+    ids=["with-versions", "without-planned", "without-current", "without-versions"],
+)
+def test_unknown_job_type_is_an_error(current: str | None, planned: str | None) -> None:
+    with pytest.raises(ValueError, match="unknown operation type 'bogus'"):
+        classify("bogus", current, planned)
+
+
+def test_action_prints_as_its_value() -> None:
+    assert [str(a) for a in Action] == [
+        "install",
+        "upgrade",
+        "downgrade",
+        "reinstall",
+        "remove",
+    ]
