@@ -336,9 +336,9 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
     found: dict[str, DistInfo] = {}
     for dist in metadata.distributions(path=list(paths)):
         try:
-            metadata = dist.metadata
+            meta = dist.metadata
             # ``in`` first: a missing key warns on 3.12+ and raises on 3.14.
-            raw_name = metadata["Name"] if "Name" in metadata else None
+            raw_name = meta["Name"] if "Name" in meta else None
         except (OSError, ValueError):
             continue
         if not raw_name:
