@@ -338,7 +338,7 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
         try:
             meta = dist.metadata
             # ``in`` first: a missing key warns on 3.12+ and raises on 3.14.
-            raw_name = meta["Name"] if "Name" in meta else None
+            raw_name = meta["Name"] if "Name" in meta else None  # noqa: SIM401 - PackageMetadata has no typed .get
         except (OSError, ValueError):
             continue
         if not raw_name:

@@ -31,6 +31,7 @@ def _patch(executor_class: type) -> None:
     import json
     import threading
     import time
+    from pathlib import Path
 
     lock = threading.Lock()
     execute_operation = executor_class._execute_operation  # type: ignore[attr-defined]
@@ -48,7 +49,7 @@ def _patch(executor_class: type) -> None:
                     "start": start,
                     "end": time.monotonic(),
                 }
-                with lock, open(_TRACE, "a", encoding="utf-8") as handle:
+                with lock, Path(_TRACE).open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(record) + "\n")
 
     def slow_remove(self: object, package: object) -> object:

@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+# Developer entry point (standard library only, Python >= 3.9):
+#
+#   python3 scripts/dev.py test [--fail-fast] [--recreate] [-- PYTEST ARGS...]
+#   python3 scripts/dev.py demo
+#
+# `test` makes (or reuses) the dev venv .venv-dev, then runs ruff, mypy and
+# pytest; `demo` runs `poetry env-audit` on a fixture project in a throwaway
+# system-like interpreter.  .ci/run calls `test`.
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from harness.interpreters import Interpreter
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_VENV = REPO / ".venv-dev"
+PIP_REQUIREMENTS = REPO / "requirements" / "pip.txt"
+DEV_REQUIREMENTS = REPO / "requirements" / "dev.txt"
+STAMP = DEV_VENV / ".dev-stamp"
+# Bump to force every .venv-dev to be rebuilt.
+DEV_VENV_FORMAT = "1"
+# The whole repository: src/ was ruff-formatted when this step was added.
+FORMAT_CHECK_PATHS = ["."]
+DEMO_CACHE = REPO / ".cache" / "demo"
+DEMO_POETRY = "2.5.1"
+DEMO_FIXTURE = "downgrade-breaks"
+
+
+# --- the dev venv --------------------------------------------------------------
+
+
+def base_interpreter() -> str:
+    """The interpreter running this script, or its base when that is a venv
+    (a venv cannot make .venv-dev from inside .venv-dev)."""
+    if sys.prefix == sys.base_prefix:
+        return sys.executable
+    return str(getattr(sys, "_base_executable", sys.executable))
+
+
+def dev_venv_key() -> str:
+    digest = hashlib.sha256(DEV_VENV_FORMAT.encode())
+    for path in (PIP_REQUIREMENTS, DEV_REQUIREMENTS, REPO / "pyproject.toml"):
+        digest.update(path.read_bytes())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def venv_bin(name: str) -> Path:
+    return DEV_VENV / "bin" / name
+
+
+def ensure_dev_venv(*, recreate: bool) -> Path:
+    """.venv-dev with requirements/dev.txt and the project (editable); rebuilt
+    when the requirements, pyproject.toml or the Python version change."""
+    key = dev_venv_key()
+    python = venv_bin("python")
+    fresh = STAMP.is_file() and STAMP.read_text().strip() == key
+    if fresh and python.exists() and not recreate:
+        return python
+    print(f"dev.py: building {DEV_VENV.name} with {base_interpreter()}", flush=True)
+    shutil.rmtree(DEV_VENV, ignore_errors=True)
+    check([base_interpreter(), "-m", "venv", str(DEV_VENV)])
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
+    check([*pip, "install", "--quiet", "-r", str(PIP_REQUIREMENTS)])
+    check([*pip, "install", "--quiet", "-r", str(DEV_REQUIREMENTS)])
+    editable = ["install", "--quiet", "--no-deps", "--no-build-isolation", "-e"]
+    check([*pip, *editable, str(REPO)])
+    STAMP.write_text(key + "\n")
+    return python
+
+
+def check(command: Sequence[str]) -> None:
+    result = subprocess.run(list(command), cwd=REPO)
+    if result.returncode != 0:
+        joined = " ".join(command)
+        raise SystemExit(f"dev.py: failed ({result.returncode}): {joined}")
+
+
+# --- test ------------------------------------------------------------------------
+
+
+def test_steps(python: Path, pytest_args: Sequence[str]) -> list[tuple[str, list[str]]]:
+    ruff = str(venv_bin("ruff"))
+    return [
+        ("ruff-check", [ruff, "check", "."]),
+        ("ruff-format", [ruff, "format", "--check", *FORMAT_CHECK_PATHS]),
+        ("mypy", [str(venv_bin("mypy"))]),
+        ("pytest", [str(python), "-m", "pytest", *pytest_args]),
+    ]
+
+
+def run_step(name: str, command: list[str]) -> str:
+    """Run one step; returns "ok" or a short failure note."""
+    print(f"\n==> {name}: {' '.join(command)}", flush=True)
+    code = subprocess.run(command, cwd=REPO).returncode
+    if name == "pytest" and code == 5:
+        print("dev.py: pytest collected no tests: that counts as a failure.")
+        return "FAILED (no tests collected)"
+    return "ok" if code == 0 else f"FAILED (exit {code})"
+
+
+def command_test(args: argparse.Namespace, pytest_args: Sequence[str]) -> int:
+    python = ensure_dev_venv(recreate=args.recreate)
+    results: list[tuple[str, str]] = []
+    for name, command in test_steps(python, pytest_args):
+        status = run_step(name, command)
+        results.append((name, status))
+        if status != "ok" and args.fail_fast:
+            break
+    summary = ", ".join(f"{name} {status}" for name, status in results)
+    print(f"\ndev.py test: {summary}")
+    return 0 if all(status == "ok" for _, status in results) else 1
+
+
+# --- demo ------------------------------------------------------------------------
+
+
+def harness_path() -> None:
+    tests = str(REPO / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+
+
+def demo_interpreter(scratch: Path) -> tuple[Interpreter, list[Path]]:
+    """A private clone of the cached demo interpreter (system-like, Poetry
+    2.5.1) with the plugin built from this checkout installed, if it builds."""
+    from harness.interpreters import clone
+    from harness.interpreters import ensure_template
+    from harness.interpreters import resolve_base_python
+    from harness.session import PYTHON_ENV
+    from harness.session import PluginBuild
+    from harness.session import poetry_wheelhouse
+    from harness.wheels import default_cache_root
+
+    base = resolve_base_python(os.environ.get(PYTHON_ENV))
+    wheelhouse = poetry_wheelhouse(
+        DEMO_POETRY,
+        python=str(base),
+        cache_root=default_cache_root(),
+        plugin=PluginBuild(None),
+    )
+    template = ensure_template(
+        "system",
+        base_python=base,
+        poetry_version=DEMO_POETRY,
+        wheelhouse=wheelhouse,
+        root=DEMO_CACHE / "templates",
+    )
+    interp = clone(template, scratch / "python")
+    return install_demo_plugin(interp, scratch, wheelhouse), [wheelhouse]
+
+
+def install_demo_plugin(
+    interp: Interpreter, scratch: Path, wheelhouse: Path
+) -> Interpreter:
+    from dataclasses import replace
+
+    from harness.interpreters import pip_install
+    from harness.session import build_repo_wheel
+    from harness.session import poetry_wheelhouse
+    from harness.wheels import default_cache_root
+
+    build = build_repo_wheel(interp.python, scratch / "plugin")
+    if build.wheel is None:
+        print(f"dev.py demo: {build.error}\n(going on without the plugin)")
+        return interp
+    try:
+        pip_install(interp.python, [str(build.wheel)], [wheelhouse])
+    except RuntimeError:
+        # The plugin needs something Poetry's closure lacks: download it once.
+        more = poetry_wheelhouse(
+            DEMO_POETRY,
+            python=str(interp.python),
+            cache_root=default_cache_root(),
+            plugin=build,
+        )
+        pip_install(interp.python, [str(build.wheel)], [more])
+    return replace(interp, has_plugin=True)
+
+
+def command_demo(_: argparse.Namespace) -> int:
+    harness_path()
+    from harness.index import build_simple_index
+    from harness.index import serve
+    from harness.session import open_scratch
+    from harness.session import pin_wheelhouses
+    from harness.session import scratch_root
+    from harness.wheels import default_cache_root
+
+    scratch = open_scratch(scratch_root(Path(tempfile.gettempdir())))
+    try:
+        interp, wheel_dirs = demo_interpreter(scratch)
+        pins = pin_wheelhouses(
+            python=str(interp.python), cache_root=default_cache_root()
+        )
+        build_simple_index([*wheel_dirs, *pins], scratch / "index")
+        with serve(scratch / "index") as server:
+            return run_demo(interp, scratch, server.url)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_demo(interp: Interpreter, scratch: Path, index_url: str) -> int:
+    from harness.poetry import describe
+    from harness.poetry import run_poetry
+    from harness.projects import lock_project
+    from harness.projects import make_project
+
+    project = make_project(DEMO_FIXTURE, scratch / "project", index_url)
+    lock_project(interp, project, index_url=index_url, cache_root=DEMO_CACHE)
+    configure = ["config", "virtualenvs.create", "false", "--local"]
+    configured = run_poetry(interp, configure, cwd=project)
+    if configured.returncode != 0:
+        print(describe(configured))
+        return 1
+    print(f"$ cd {project}  # fixtures/{DEMO_FIXTURE}, locked: packaging 23.0")
+    print(f"$ {interp.python} -m poetry env-audit")
+    result = run_poetry(interp, ["env-audit"], cwd=project)
+    sys.stdout.write(result.stdout)
+    sys.stdout.write(result.stderr)
+    print(f"[exit code {result.returncode}]")
+    print(
+        "Shown: Poetry pip-installed into a system-like Python with "
+        "virtualenvs.create = false, so `poetry install` here would downgrade "
+        "the packaging Poetry itself runs on (needs >= 24.2) to 23.0; "
+        "env-audit should report that before anything is installed."
+    )
+    return 0
+
+
+# --- command line -------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="scripts/dev.py",
+        description="Developer tasks of poetry-env-audit (standard library only).",
+        epilog="Arguments after `--` go to pytest: dev.py test -- tests/unit -x",
+    )
+    commands = main.add_subparsers(dest="command", required=True)
+    test = commands.add_parser(
+        "test", help="make/reuse .venv-dev, run ruff, mypy and pytest"
+    )
+    test.add_argument(
+        "--fail-fast", action="store_true", help="stop at the first failing step"
+    )
+    test.add_argument("--recreate", action="store_true", help="rebuild .venv-dev first")
+    commands.add_parser(
+        "demo",
+        help="run `poetry env-audit` on fixtures/downgrade-breaks in a throwaway Python",
+    )
+    return main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in arguments:
+        cut = arguments.index("--")
+        arguments, passthrough = arguments[:cut], arguments[cut + 1 :]
+    args = parser().parse_args(arguments)
+    if args.command == "test":
+        return command_test(args, passthrough)
+    if passthrough:
+        raise SystemExit("dev.py: only `test` takes arguments after --")
+    return command_demo(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

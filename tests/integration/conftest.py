@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+# Fixtures of the integration suite: real Poetry in throwaway interpreters, a
+# local package index on loopback, fixture projects.
+#
+# Environment:
+#   POETRY_ENV_AUDIT_TEST_POETRY  comma list of Poetry versions (default 2.5.1)
+#   POETRY_ENV_AUDIT_TEST_PYTHON  "3.X" (pyenv) or a path (default 3.11)
+#   POETRY_ENV_AUDIT_TEST_CACHE   download/template/lock cache
+#   POETRY_ENV_AUDIT_TEST_KEEP    keep per-test clones after the test
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from harness.index import build_simple_index
+from harness.index import serve
+from harness.interpreters import resolve_base_python
+from harness.session import PYTHON_ENV
+from harness.session import PluginBuild
+from harness.session import Projects
+from harness.session import TemplateStore
+from harness.session import build_repo_wheel
+from harness.session import configured_poetry_versions
+from harness.session import discard
+from harness.session import open_scratch
+from harness.session import pin_wheelhouses
+from harness.session import poetry_wheelhouse
+from harness.session import private_clone
+from harness.session import scratch_root
+from harness.wheels import default_cache_root
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from harness.interpreters import Interpreter
+    from harness.interpreters import Kind
+
+
+@pytest.fixture(scope="session")
+def harness_cache() -> Path:
+    """Cache of downloads, Poetry templates and locks (kept across sessions)."""
+    return default_cache_root()
+
+
+@pytest.fixture(scope="session")
+def base_python() -> Path:
+    """The base CPython every throwaway interpreter is made from."""
+    return resolve_base_python(os.environ.get(PYTHON_ENV))
+
+
+@pytest.fixture(scope="session")
+def download_python(base_python: Path) -> str:
+    """The interpreter ``pip download`` runs under (a current pip from its wheel,
+    see ``harness.wheels.pip_runner``), so wheels match the base's tags."""
+    return str(base_python)
+
+
+@pytest.fixture(scope="session")
+def plugin_build(tmp_path_factory: pytest.TempPathFactory) -> PluginBuild:
+    """The repository's wheel, built once per session (or the build error)."""
+    dest = tmp_path_factory.mktemp("plugin-wheel")
+    return build_repo_wheel(Path(sys.executable), dest)
+
+
+@pytest.fixture(scope="session")
+def plugin_wheel(plugin_build: PluginBuild) -> Path:
+    """The repository's wheel; skips the test when it does not build."""
+    if plugin_build.wheel is None:
+        pytest.skip(plugin_build.error)
+    return plugin_build.wheel
+
+
+@pytest.fixture(scope="session")
+def wheelhouses(
+    download_python: str, harness_cache: Path, plugin_build: PluginBuild
+) -> dict[str, Path]:
+    """Poetry version -> wheelhouse with Poetry's closure, pip, setuptools,
+    wheel and the plugin's requirements (downloaded once, then cached)."""
+    return {
+        version: poetry_wheelhouse(
+            version,
+            python=download_python,
+            cache_root=harness_cache,
+            plugin=plugin_build,
+        )
+        for version in configured_poetry_versions()
+    }
+
+
+@pytest.fixture(scope="session")
+def pin_wheels(download_python: str, harness_cache: Path) -> list[Path]:
+    """Wheels of the versions the fixture projects pin (one dir per pin)."""
+    return pin_wheelhouses(python=download_python, cache_root=harness_cache)
+
+
+@pytest.fixture(scope="session")
+def find_links(wheelhouses: dict[str, Path], pin_wheels: list[Path]) -> list[Path]:
+    """Every wheel directory, for offline ``pip install --find-links``."""
+    return [*wheelhouses.values(), *pin_wheels]
+
+
+@pytest.fixture(
+    scope="session", params=configured_poetry_versions(), ids=lambda v: f"poetry{v}"
+)
+def poetry_version(request: pytest.FixtureRequest) -> str:
+    """Each Poetry version of $POETRY_ENV_AUDIT_TEST_POETRY in turn."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(wheelhouses: dict[str, Path], poetry_version: str) -> Path:
+    """The wheelhouse of the current Poetry version."""
+    return wheelhouses[poetry_version]
+
+
+@pytest.fixture(scope="session")
+def local_index(
+    tmp_path_factory: pytest.TempPathFactory, find_links: list[Path]
+) -> Iterator[str]:
+    """URL (``http://127.0.0.1:PORT/simple/``) of a PEP 503 index of every
+    downloaded wheel, served for the whole session."""
+    root = tmp_path_factory.mktemp("index")
+    build_simple_index(find_links, root)
+    with serve(root) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Session directory for interpreter clones (tmpfs when there is room),
+    removed at the end of the session."""
+    directory = open_scratch(scratch_root(tmp_path_factory.getbasetemp()))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def templates(
+    scratch: Path,
+    base_python: Path,
+    wheelhouses: dict[str, Path],
+    find_links: list[Path],
+    plugin_build: PluginBuild,
+    harness_cache: Path,
+) -> TemplateStore:
+    """Interpreters with Poetry and the plugin, one per (kind, Poetry version),
+    built lazily; tests get private clones of them."""
+    return TemplateStore(
+        base_python=base_python,
+        wheelhouses=wheelhouses,
+        find_links=find_links,
+        plugin=plugin_build,
+        cache_root=harness_cache,
+        session_dir=scratch / "templates",
+    )
+
+
+def _private(
+    kind: Kind, templates: TemplateStore, poetry_version: str, scratch: Path
+) -> Iterator[Interpreter]:
+    interp = private_clone(templates.get(kind, poetry_version), scratch, kind)
+    yield interp
+    discard(interp)
+
+
+@pytest.fixture
+def system_poetry(
+    templates: TemplateStore, poetry_version: str, scratch: Path
+) -> Iterator[Interpreter]:
+    """A private system-like interpreter (``sys.prefix == sys.base_prefix``) with
+    Poetry and the plugin pip-installed into it; ``virtualenvs.create = false``."""
+    yield from _private("system", templates, poetry_version, scratch)
+
+
+@pytest.fixture
+def venv_poetry(
+    templates: TemplateStore, poetry_version: str, scratch: Path
+) -> Iterator[Interpreter]:
+    """A private venv with Poetry and the plugin; Poetry runs with
+    ``VIRTUAL_ENV`` set to it, so it installs into its own environment."""
+    yield from _private("venv", templates, poetry_version, scratch)
+
+
+@pytest.fixture
+def isolated_poetry(
+    templates: TemplateStore, poetry_version: str, scratch: Path
+) -> Iterator[Interpreter]:
+    """A private venv with Poetry and the plugin, like pipx; projects get an
+    in-project ``.venv`` made from it."""
+    yield from _private("isolated", templates, poetry_version, scratch)
+
+
+@pytest.fixture
+def projects(tmp_path: Path, local_index: str, harness_cache: Path) -> Projects:
+    """Fixture projects for this test: ``projects.create(name)``,
+    ``projects.locked(name, interp)``."""
+    root = tmp_path / "projects"
+    root.mkdir()
+    return Projects(root=root, index_url=local_index, cache_root=harness_cache)
