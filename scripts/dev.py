@@ -260,6 +260,10 @@ def parser() -> argparse.ArgumentParser:
         "demo",
         help="run `poetry env-audit` on fixtures/downgrade-breaks in a throwaway Python",
     )
+    commands.add_parser(
+        "bench",
+        help="run benchmarks/run.py in .venv-dev (arguments after -- go to it)",
+    )
     return main
 
 
@@ -272,8 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(arguments)
     if args.command == "test":
         return command_test(args, passthrough)
+    if args.command == "bench":
+        python = ensure_dev_venv(recreate=False)
+        bench = [str(python), str(REPO / "benchmarks" / "run.py"), *passthrough]
+        return subprocess.run(bench, cwd=REPO, check=False).returncode
     if passthrough:
-        raise SystemExit("dev.py: only `test` takes arguments after --")
+        raise SystemExit("dev.py: only `test` and `bench` take arguments after --")
     return command_demo(args)
 
 

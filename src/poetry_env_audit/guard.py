@@ -24,8 +24,6 @@ from poetry_env_audit.errors import ConfigError
 from poetry_env_audit.policy import PolicyAction
 from poetry_env_audit.policy import load_policy
 from poetry_env_audit.policy import strict_requested
-from poetry_env_audit.render import guard as messages
-from poetry_env_audit.report import RunVerdict
 from poetry_env_audit.target import overlap
 from poetry_env_audit.target import real_dirs
 
@@ -37,6 +35,18 @@ if TYPE_CHECKING:
     from poetry_env_audit.policy import Policy
     from poetry_env_audit.report import Report
     from poetry_env_audit.seams import ExecutorHandle
+
+
+class _Messages:
+    """``render.guard``, imported the first time a message is written."""
+
+    def __getattr__(self, name: str) -> Any:
+        from poetry_env_audit.render import guard
+
+        return getattr(guard, name)
+
+
+messages: Any = _Messages()
 
 
 class InstallGuard:
@@ -172,6 +182,19 @@ class InstallGuard:
         if not self.is_self and not overlap(seams.env_site_dirs(env), import_paths):
             return None
 
+        changes = seams.operations_to_changes(ops)
+        if not changes and policy.action("shared") is not PolicyAction.BLOCK:
+            # Nothing will change: no audit, at most the one-line notice.
+            if not self.is_self and policy.action("shared") is PolicyAction.WARN:
+                target = seams.describe_project_env(poetry, env, import_paths)
+                self.lines.append(
+                    messages.notice_for(
+                        seams.poetry_version(), target.path, target.reason
+                    )
+                )
+                self.flush_lines()
+            return None
+
         from poetry_env_audit.audit import assess
         from poetry_env_audit.poetry_env import inspect_poetry_environment
 
@@ -192,7 +215,7 @@ class InstallGuard:
         return assess(
             poetry=own,
             target=target,
-            changes=seams.operations_to_changes(ops),
+            changes=changes,
             policy=policy,
             holders_for=holders_for,
             project=str(seams.project_dir(poetry)),
@@ -201,6 +224,8 @@ class InstallGuard:
     # ------------------------------------------------------------ action
 
     def act(self, handle: ExecutorHandle, ops: list[Operation], report: Report) -> int:
+        from poetry_env_audit.report import RunVerdict
+
         dry_run = seams.is_dry_run(seams.command_installer(self.command), self.command)
         self.warn(report, dry_run=dry_run)
         if report.verdict is RunVerdict.BLOCK:
@@ -218,6 +243,8 @@ class InstallGuard:
         return self.serialise(handle, ops, report, serial)
 
     def warn(self, report: Report, *, dry_run: bool = False) -> None:
+        from poetry_env_audit.report import RunVerdict
+
         blocking = report.verdict is RunVerdict.BLOCK
         for env in report.environment:
             if env.policy is PolicyAction.WARN:
@@ -234,6 +261,22 @@ class InstallGuard:
             for finding in report.findings:
                 if finding.policy is PolicyAction.SERIALISE:
                     self.lines.append(messages.serialised(finding, dry_run=dry_run))
+
+    def flush_lines(self) -> None:
+        """Lines that go with no report (the no-op notice): plain, CI-safe."""
+        from poetry_env_audit import ci
+        from poetry_env_audit.render import Format
+        from poetry_env_audit.render import guard_log
+
+        lines, self.lines = self.lines, []
+        fmt = ci.auto_format(
+            os.environ, self.policy.ci_output if self.policy else "auto"
+        )
+        for line in lines:
+            if fmt is None or fmt in (Format.TEXT, Format.JSON):
+                self.io.write_error_line(line)
+            else:
+                self.io.write_error_line(guard_log(line, fmt))
 
     def flush(self, report: Report) -> None:
         """The guard's lines on stderr; in CI also the CI system's own form.

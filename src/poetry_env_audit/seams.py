@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_env_audit.errors import AuditError
-from poetry_env_audit.plan import PlannedChange
-from poetry_env_audit.plan import classify
-from poetry_env_audit.poetry_env import externally_managed_message
 from poetry_env_audit.target import TargetEnvironment
 from poetry_env_audit.target import overlap
 from poetry_env_audit.target import real_dirs
@@ -31,6 +28,8 @@ if TYPE_CHECKING:
     from poetry.installation.operations.operation import Operation
     from poetry.poetry import Poetry
     from poetry.utils.env import Env
+
+    from poetry_env_audit.plan import PlannedChange
 
 CHECKED_ON = ("1.8.5", "2.0.1", "2.1.4", "2.2.1", "2.3.4", "2.4.3", "2.5.1")
 
@@ -140,6 +139,8 @@ def describe_env(
     site_dirs = env_site_dirs(env)
     managed: str | None = None
     if kind == "system":
+        from poetry_env_audit.poetry_env import externally_managed_message
+
         try:
             managed = externally_managed_message(env.paths["stdlib"])
         except (KeyError, OSError):
@@ -349,6 +350,9 @@ def _requires(package: Any) -> tuple[str, ...]:
 
 def operations_to_changes(operations: Iterable[Operation]) -> list[PlannedChange]:
     """Reduce Poetry operations to :class:`PlannedChange` (skipped ones dropped)."""
+    from poetry_env_audit.plan import PlannedChange
+    from poetry_env_audit.plan import classify
+
     changes: list[PlannedChange] = []
     for op in operations:
         if op.skipped:

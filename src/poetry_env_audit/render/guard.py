@@ -33,9 +33,13 @@ def _why(finding: Finding) -> str:
 
 def notice(report: Report) -> str:
     target = report.target
+    return notice_for(report.poetry.version, target.path, target.reason)
+
+
+def notice_for(version: str, path: str, reason: str) -> str:
     return (
-        f"<comment>{PREFIX}: Poetry {_flat(report.poetry.version)} shares the environment"
-        f" it installs into ({_flat(target.path)}, {_flat(target.reason)}); the packages"
+        f"<comment>{PREFIX}: Poetry {_flat(version)} shares the environment"
+        f" it installs into ({_flat(path)}, {_flat(reason)}); the packages"
         " it runs on are guarded.</comment>"
     )
 

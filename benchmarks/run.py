@@ -1,0 +1,388 @@
+"""Benchmarks of poetry-env-audit: every figure a ratio measured side by side.
+
+    python3 scripts/dev.py bench [--rounds N] [--only NAME,...] [--markdown]
+
+Each benchmark runs its variants in the same round, alternating their order
+from round to round, on private clones of the same throwaway interpreter, so
+that drift of the machine hits every variant alike. It prints the median time
+of each variant, the ratio of the medians, and the spread (lowest and highest)
+of the per-round ratios. Nothing here asserts a time: the targets are printed
+next to the figures.
+
+- ``activation``: ``poetry --version`` with the plugin / without it.
+- ``noop-isolated`` and ``noop-shared``: ``poetry install`` when everything is
+  installed already, with / without the plugin, for an isolated Poetry (project
+  venv) and a shared one (``virtualenvs.create = false``).
+- ``audit-300``: ``poetry env-audit`` / ``poetry install --dry-run`` on a lock
+  of 300 packages (synthetic wheels served by the local index).
+- ``serialise``: a fresh install of 40 packages, 3 of them Poetry's own changed
+  in place, in a shared environment: (a) parallel without the plugin, (b) with
+  the plugin serialising Poetry's 3, (c) ``installer.parallel = false``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from harness.index import build_simple_index  # noqa: E402 - after the path setup
+from harness.index import serve  # noqa: E402
+from harness.interpreters import clone  # noqa: E402
+from harness.interpreters import python_info  # noqa: E402
+from harness.interpreters import resolve_base_python  # noqa: E402
+from harness.poetry import describe  # noqa: E402
+from harness.poetry import run_poetry  # noqa: E402
+from harness.projects import lock_project  # noqa: E402
+from harness.session import PYTHON_ENV  # noqa: E402
+from harness.session import TemplateStore  # noqa: E402
+from harness.session import build_repo_wheel  # noqa: E402
+from harness.session import open_scratch  # noqa: E402
+from harness.session import pin_wheelhouses  # noqa: E402
+from harness.session import poetry_wheelhouse  # noqa: E402
+from harness.session import scratch_root  # noqa: E402
+from harness.synthetic import write_wheel  # noqa: E402
+from harness.wheels import default_cache_root  # noqa: E402
+from harness.wheels import ensure_wheels  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from harness.interpreters import Interpreter
+    from harness.interpreters import Kind
+
+POETRY = os.environ.get("POETRY_ENV_AUDIT_BENCH_POETRY", "2.5.1")
+#: Poetry's own packages the serialise benchmark changes in place (inside
+#: Poetry's specifiers, below the newest that Poetry brings).
+POETRY_PINS = ["shellingham==1.5.3", "pkginfo==1.12.0", "tomlkit==0.13.2"]
+SYNTHETIC = "bench"
+
+
+@dataclass
+class Result:
+    name: str
+    variants: list[str]
+    times: dict[str, list[float]] = field(default_factory=dict)
+    target: str = ""
+    note: str = ""
+
+    def median(self, variant: str) -> float:
+        return statistics.median(self.times[variant])
+
+    def ratios(self, variant: str, base: str) -> list[float]:
+        return [a / b for a, b in zip(self.times[variant], self.times[base])]
+
+
+class Bench:
+    def __init__(self, scratch: Path, rounds: int) -> None:
+        self.scratch = scratch
+        self.rounds = rounds
+        self.cache = default_cache_root()
+        self.base = resolve_base_python(os.environ.get(PYTHON_ENV))
+        python = str(self.base)  # pip download runs under the base: its tags
+        self.plugin = build_repo_wheel(Path(sys.executable), scratch / "plugin")
+        if self.plugin.wheel is None:
+            raise SystemExit(f"bench: the plugin does not build: {self.plugin.error}")
+        wheelhouse = poetry_wheelhouse(
+            POETRY, python=python, cache_root=self.cache, plugin=self.plugin
+        )
+        extra = ensure_wheels(
+            POETRY_PINS, python=python, cache_root=self.cache, no_deps=True
+        )
+        synthetic = write_synthetic(scratch / "synthetic")
+        self.find_links = [
+            wheelhouse,
+            extra,
+            synthetic,
+            *pin_wheelhouses(python=python, cache_root=self.cache),
+        ]
+        build_simple_index(self.find_links, scratch / "index")
+        self.templates = TemplateStore(
+            base_python=self.base,
+            wheelhouses={POETRY: wheelhouse},
+            find_links=self.find_links,
+            plugin=self.plugin,
+            cache_root=self.cache,
+            session_dir=scratch / "templates",
+        )
+        self.count = 0
+        self.index_url = ""
+
+    # ------------------------------------------------------------ plumbing
+
+    def interpreter(self, kind: Kind, *, plugin: bool) -> Interpreter:
+        """A private clone; without the plugin when asked (pip uninstall)."""
+        self.count += 1
+        interp = clone(
+            self.templates.get(kind, POETRY), self.scratch / f"i{self.count}"
+        )
+        if not plugin:
+            subprocess.run(
+                [
+                    str(interp.python),
+                    "-m",
+                    "pip",
+                    "uninstall",
+                    "-y",
+                    "-q",
+                    "poetry-env-audit",
+                ],
+                check=True,
+                capture_output=True,
+                env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+            )
+        return interp
+
+    def project(self, name: str, dependencies: dict[str, str]) -> Path:
+        self.count += 1
+        path = self.scratch / f"p{self.count}-{name}"
+        path.mkdir()
+        deps = "\n".join(f'{k} = "{v}"' for k, v in sorted(dependencies.items()))
+        (path / "pyproject.toml").write_text(
+            "[tool.poetry]\n"
+            f'name = "{name}"\nversion = "0.1.0"\ndescription = ""\n'
+            'authors = ["bench"]\npackage-mode = false\n\n'
+            '[tool.poetry.dependencies]\npython = ">=3.9,<3.14"\n'
+            f"{deps}\n\n"
+            '[[tool.poetry.source]]\nname = "local"\n'
+            f'url = "{self.index_url}"\npriority = "primary"\n',
+            encoding="utf-8",
+        )
+        return path
+
+    def locked_copy(self, template: Path, interp: Interpreter) -> Path:
+        self.count += 1
+        dest = self.scratch / f"c{self.count}-{template.name}"
+        shutil.copytree(template, dest, ignore=shutil.ignore_patterns(".venv"))
+        lock_project(interp, dest, index_url=self.index_url, cache_root=self.cache)
+        return dest
+
+    def timed(self, interp: Interpreter, args: Sequence[str], cwd: Path) -> float:
+        start = time.perf_counter()
+        result = run_poetry(interp, list(args), cwd=cwd)
+        elapsed = time.perf_counter() - start
+        if result.returncode not in (0, 1) or "Traceback" in result.stderr:
+            raise SystemExit(f"bench: {describe(result)}")
+        return elapsed
+
+    def rounds_of(self, result: Result, runs: dict[str, Callable[[], float]]) -> Result:
+        names = list(runs)
+        for variant in names:
+            result.times[variant] = []
+        for i in range(self.rounds):
+            order = names if i % 2 == 0 else list(reversed(names))
+            for variant in order:
+                result.times[variant].append(runs[variant]())
+        return result
+
+    # ------------------------------------------------------------ benchmarks
+
+    def activation(self) -> Result:
+        with_plugin = self.interpreter("system", plugin=True)
+        without = self.interpreter("system", plugin=False)
+        where = self.scratch
+        return self.rounds_of(
+            Result(
+                "activation: poetry --version", ["plugin", "none"], target="a few ms"
+            ),
+            {
+                "plugin": lambda: self.timed(with_plugin, ["--version"], where),
+                "none": lambda: self.timed(without, ["--version"], where),
+            },
+        )
+
+    def noop(self, kind: Kind) -> Result:
+        project = self.project(f"noop-{kind}", {"six": "1.17.0"})
+        runs: dict[str, Callable[[], float]] = {}
+        for variant, plugin in (("plugin", True), ("none", False)):
+            interp = self.interpreter(kind, plugin=plugin)
+            copy = self.locked_copy(project, interp)
+            self.timed(interp, ["install"], copy)  # now everything is installed
+
+            def run(interp: Interpreter = interp, copy: Path = copy) -> float:
+                return self.timed(interp, ["install"], copy)
+
+            runs[variant] = run
+        label = "isolated" if kind == "isolated" else "shared"
+        return self.rounds_of(
+            Result(f"no-op poetry install, {label}", list(runs), target="<= 1.03"), runs
+        )
+
+    def audit(self) -> Result:
+        deps = {f"{SYNTHETIC}-p{i:03d}": "1.0" for i in range(0, 300, 10)}
+        project = self.project("audit-300", deps)
+        interp = self.interpreter("system", plugin=True)
+        copy = self.locked_copy(project, interp)
+        return self.rounds_of(
+            Result(
+                "env-audit vs install --dry-run, 300 locked packages",
+                ["env-audit", "dry-run"],
+                target="well under 1",
+            ),
+            {
+                "env-audit": lambda: self.timed(interp, ["env-audit"], copy),
+                "dry-run": lambda: self.timed(interp, ["install", "--dry-run"], copy),
+            },
+        )
+
+    def serialise(self) -> Result:
+        deps = {f"{SYNTHETIC}-w{i:02d}": "1.0" for i in range(37)}
+        deps.update(dict(pin.split("==") for pin in POETRY_PINS))
+        project = self.project("serialise-40", deps)
+        locker = self.interpreter("system", plugin=False)
+        locked = self.locked_copy(project, locker)
+
+        def fresh(plugin: bool, parallel: bool) -> float:
+            interp = self.interpreter("system", plugin=plugin)
+            copy = self.locked_copy(locked, interp)
+            if not parallel:
+                run_poetry(
+                    interp,
+                    ["config", "installer.parallel", "false", "--local"],
+                    cwd=copy,
+                )
+            took = self.timed(interp, ["install"], copy)
+            shutil.rmtree(interp.prefix, ignore_errors=True)
+            return took
+
+        return self.rounds_of(
+            Result(
+                "fresh install of 40 packages, 3 of Poetry's changed, shared",
+                ["parallel", "serialised", "serial"],
+                target="serialised/parallel <= 1.15, serial/parallel much larger",
+            ),
+            {
+                "parallel": lambda: fresh(False, True),
+                "serialised": lambda: fresh(True, True),
+                "serial": lambda: fresh(False, False),
+            },
+        )
+
+
+def write_synthetic(dest: Path) -> Path:
+    """Pure-Python wheels: 300 tiny ones in chains of ten, and 37 with 40 modules."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for i in range(300):
+        requires = [f"{SYNTHETIC}-p{i + 1:03d}==1.0"] if (i + 1) % 10 else []
+        write_wheel(dest, f"{SYNTHETIC}-p{i:03d}", "1.0", modules=1, requires=requires)
+    for i in range(37):
+        write_wheel(dest, f"{SYNTHETIC}-w{i:02d}", "1.0", modules=40, module_bytes=4096)
+    return dest
+
+
+# ------------------------------------------------------------ report
+
+
+def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for result in results:
+        base = (
+            result.variants[-1]
+            if result.name.startswith(("activation", "no-op"))
+            else result.variants[0]
+        )
+        if result.name.startswith("env-audit"):
+            base = "dry-run"
+        for variant in result.variants:
+            if variant == base:
+                continue
+            ratios = result.ratios(variant, base)
+            out.append(
+                (
+                    result.name,
+                    f"{variant} / {base}",
+                    f"{result.median(variant):.3f} s",
+                    f"{result.median(base):.3f} s",
+                    f"{statistics.median(ratios):.3f}",
+                    f"{min(ratios):.3f} .. {max(ratios):.3f}",
+                    result.target,
+                )
+            )
+    return out
+
+
+HEADERS = (
+    "benchmark",
+    "ratio",
+    "median",
+    "median (base)",
+    "ratio of medians",
+    "spread",
+    "target",
+)
+
+
+def render(table: list[tuple[str, ...]], *, markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(HEADERS) + " |", "|" + " --- |" * len(HEADERS)]
+        lines += ["| " + " | ".join(row) + " |" for row in table]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(HEADERS)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADERS, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in table]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    info = python_info(resolve_base_python(os.environ.get(PYTHON_ENV)))
+    cores = os.cpu_count() or 0
+    return f"{cores} cores, Python {info.get('version', '?')}, Poetry {POETRY}"
+
+
+ALL = ("activation", "noop-isolated", "noop-shared", "audit-300", "serialise")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--only", default=",".join(ALL), help=f"comma list of {', '.join(ALL)}"
+    )
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args(argv)
+    chosen = [name for name in args.only.split(",") if name]
+    unknown = set(chosen) - set(ALL)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    scratch = open_scratch(scratch_root(Path(tempfile.gettempdir())))
+    try:
+        bench = Bench(scratch, args.rounds)
+        with serve(scratch / "index") as server:
+            bench.index_url = server.url
+            steps: dict[str, Callable[[], Result]] = {
+                "activation": bench.activation,
+                "noop-isolated": lambda: bench.noop("isolated"),
+                "noop-shared": lambda: bench.noop("system"),
+                "audit-300": bench.audit,
+                "serialise": bench.serialise,
+            }
+            results = []
+            for name in chosen:
+                print(
+                    f"bench: {name} ({args.rounds} rounds)", file=sys.stderr, flush=True
+                )
+                results.append(steps[name]())
+        print(
+            f"Measured on {machine()}, {args.rounds} rounds, medians and per-round spread."
+        )
+        print(render(rows(results), markdown=args.markdown))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
