@@ -6,22 +6,28 @@ from __future__ import annotations
 #
 # Clones move the prefix: always run Poetry as ``<python> -m poetry``; the
 # console scripts in ``bin/`` keep the shebang of the template they came from.
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Literal
 from typing import cast
 
 from harness.index import link_or_copy
 from harness.wheels import find_wheel
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 Kind = Literal["system", "venv", "isolated"]
 KINDS: tuple[Kind, ...] = ("system", "venv", "isolated")
@@ -472,8 +478,24 @@ def ensure_template(
     dest = root / template_key(kind, base_python, poetry_version, wheelhouse)
     found = load_template(dest)
     if found is None:
-        found = _build_template(kind, base_python, poetry_version, wheelhouse, dest)
+        with _exclusive(dest.with_name(dest.name + ".lock")):
+            found = load_template(dest) or _build_template(
+                kind, base_python, poetry_version, wheelhouse, dest
+            )
     return replace(found, kind=kind)
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """An exclusive lock on *path* between processes (pytest sessions running
+    at the same time must not build the same template twice)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _build_template(

@@ -104,10 +104,18 @@ def find_links(wheelhouses: dict[str, Path], pin_wheels: list[Path]) -> list[Pat
 
 
 @pytest.fixture(
-    scope="session", params=configured_poetry_versions(), ids=lambda v: f"poetry{v}"
+    scope="session",
+    params=configured_poetry_versions(),
+    ids=lambda v: f"poetry{v}",
+    autouse=True,
 )
 def poetry_version(request: pytest.FixtureRequest) -> str:
-    """Each Poetry version of $POETRY_ENV_AUDIT_TEST_POETRY in turn."""
+    """Each Poetry version of $POETRY_ENV_AUDIT_TEST_POETRY in turn.
+
+    Autouse: every integration test is parametrised by it, so the interpreter
+    fixtures also work through ``request.getfixturevalue`` (pytest refuses a
+    parametrised fixture that collection did not see).
+    """
     return str(request.param)
 
 
@@ -192,6 +200,13 @@ def isolated_poetry(
     """A private venv with Poetry and the plugin, like pipx; projects get an
     in-project ``.venv`` made from it."""
     yield from _private("isolated", templates, poetry_version, scratch)
+
+
+@pytest.fixture(params=["system_poetry", "venv_poetry", "isolated_poetry"])
+def any_poetry(request: pytest.FixtureRequest) -> Interpreter:
+    """Each kind of interpreter in turn (system, venv, isolated)."""
+    interp: Interpreter = request.getfixturevalue(str(request.param))
+    return interp
 
 
 @pytest.fixture

@@ -24,16 +24,7 @@ if TYPE_CHECKING:
     from harness.session import Projects
     from harness.session import TemplateStore
 
-KIND_FIXTURES = ["system_poetry", "venv_poetry", "isolated_poetry"]
 pytestmark = pytest.mark.smoke
-
-
-@pytest.fixture(params=KIND_FIXTURES)
-def any_poetry(request: pytest.FixtureRequest, poetry_version: str) -> Interpreter:
-    # poetry_version is requested so that its parametrisation reaches the
-    # kind fixtures looked up dynamically below.
-    interp: Interpreter = request.getfixturevalue(str(request.param))
-    return interp
 
 
 def test_system_like_interpreter_is_its_own_base(
