@@ -2,12 +2,15 @@ from __future__ import annotations
 
 # Developer entry point (standard library only, Python >= 3.9):
 #
-#   python3 scripts/dev.py test [--fail-fast] [--recreate] [-- PYTEST ARGS...]
+#   python3 scripts/dev.py test [--fail-fast] [--recreate] [--no-matrix] [-- PYTEST ARGS...]
 #   python3 scripts/dev.py demo
+#   python3 scripts/dev.py bench [-- BENCH ARGS...]
 #
-# `test` makes (or reuses) the dev venv .venv-dev, then runs ruff, mypy and
-# pytest; `demo` runs `poetry env-audit` on a fixture project in a throwaway
-# system-like interpreter.  .ci/run calls `test`.
+# `test` makes (or reuses) the dev venv .venv-dev, then runs ruff, mypy, the
+# whole pytest suite on Poetry 2.5.1, and the smoke subset on every other
+# Poetry/Python of the matrix (not when pytest arguments are given); `demo`
+# runs `poetry env-audit` on a fixture project in a throwaway system-like
+# interpreter; `bench` runs benchmarks/run.py.  .ci/run calls `test`.
 import argparse
 import hashlib
 import os
@@ -90,21 +93,58 @@ def check(command: Sequence[str]) -> None:
 # --- test ------------------------------------------------------------------------
 
 
-def test_steps(python: Path, pytest_args: Sequence[str]) -> list[tuple[str, list[str]]]:
+#: The full suite runs on this Poetry and Python; the matrix below runs the
+#: smoke subset (-m smoke) on the oldest and newest supported Pythons.
+FULL = ("2.5.1", "3.11")
+MATRIX = (("1.8.5", "3.9"), ("2.0.1", "3.13"), ("2.2.1", "3.9"), ("2.5.1", "3.13"))
+POETRY_ENV = "POETRY_ENV_AUDIT_TEST_POETRY"
+PYTHON_ENV = "POETRY_ENV_AUDIT_TEST_PYTHON"
+
+Step = tuple[str, list[str], dict[str, str]]
+
+
+def python_available(minor: str) -> bool:
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    return any(root.glob(f"{minor}.*/bin/python{minor}")) or bool(
+        shutil.which(f"python{minor}")
+    )
+
+
+def test_steps(python: Path, pytest_args: Sequence[str], *, matrix: bool) -> list[Step]:
     ruff = str(venv_bin("ruff"))
-    return [
-        ("ruff-check", [ruff, "check", "."]),
-        ("ruff-format", [ruff, "format", "--check", *FORMAT_CHECK_PATHS]),
-        ("mypy", [str(venv_bin("mypy"))]),
-        ("pytest", [str(python), "-m", "pytest", *pytest_args]),
+    full = {POETRY_ENV: FULL[0], PYTHON_ENV: FULL[1]}
+    steps: list[Step] = [
+        ("ruff-check", [ruff, "check", "."], {}),
+        ("ruff-format", [ruff, "format", "--check", *FORMAT_CHECK_PATHS], {}),
+        ("mypy", [str(venv_bin("mypy"))], {}),
+        ("pytest", [str(python), "-m", "pytest", *pytest_args], full),
     ]
+    if not matrix:
+        return steps
+    for poetry, minor in MATRIX:
+        name = f"pytest-smoke poetry {poetry} python {minor}"
+        if not python_available(minor):
+            print(f"dev.py: no Python {minor} here: {name} skipped")
+            continue
+        command = [
+            str(python),
+            "-m",
+            "pytest",
+            "tests/integration",
+            "-m",
+            "smoke",
+            "-q",
+        ]
+        steps.append((name, command, {POETRY_ENV: poetry, PYTHON_ENV: minor}))
+    return steps
 
 
-def run_step(name: str, command: list[str]) -> str:
+def run_step(name: str, command: list[str], env: dict[str, str]) -> str:
     """Run one step; returns "ok" or a short failure note."""
-    print(f"\n==> {name}: {' '.join(command)}", flush=True)
-    code = subprocess.run(command, cwd=REPO).returncode
-    if name == "pytest" and code == 5:
+    shown = " ".join(f"{k}={v}" for k, v in env.items())
+    print(f"\n==> {name}: {shown} {' '.join(command)}", flush=True)
+    code = subprocess.run(command, cwd=REPO, env={**os.environ, **env}).returncode
+    if name.startswith("pytest") and code == 5:
         print("dev.py: pytest collected no tests: that counts as a failure.")
         return "FAILED (no tests collected)"
     return "ok" if code == 0 else f"FAILED (exit {code})"
@@ -113,8 +153,9 @@ def run_step(name: str, command: list[str]) -> str:
 def command_test(args: argparse.Namespace, pytest_args: Sequence[str]) -> int:
     python = ensure_dev_venv(recreate=args.recreate)
     results: list[tuple[str, str]] = []
-    for name, command in test_steps(python, pytest_args):
-        status = run_step(name, command)
+    matrix = not pytest_args and not args.no_matrix
+    for name, command, env in test_steps(python, pytest_args, matrix=matrix):
+        status = run_step(name, command, env)
         results.append((name, status))
         if status != "ok" and args.fail_fast:
             break
@@ -256,6 +297,11 @@ def parser() -> argparse.ArgumentParser:
         "--fail-fast", action="store_true", help="stop at the first failing step"
     )
     test.add_argument("--recreate", action="store_true", help="rebuild .venv-dev first")
+    test.add_argument(
+        "--no-matrix",
+        action="store_true",
+        help="skip the smoke runs on the other Poetry and Python versions",
+    )
     commands.add_parser(
         "demo",
         help="run `poetry env-audit` on fixtures/downgrade-breaks in a throwaway Python",
