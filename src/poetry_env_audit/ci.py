@@ -129,9 +129,17 @@ def write_report_file(path: str | os.PathLike[str], text: str) -> None:
     """
     import tempfile
 
-    target = Path(os.fspath(path)).expanduser()
+    given = Path(os.fspath(path)).expanduser()
+    # Through a symlink to the file it names; a device or pipe is written as is.
+    target = Path(os.path.realpath(given)) if given.is_symlink() else given
     tmp: str | None = None
     try:
+        if target.exists() and not target.is_file():
+            with target.open("w", encoding="utf-8", newline="\n") as stream:
+                stream.write(text)
+            return
+        if target.parent.exists() and not target.parent.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(target.parent))
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(
             dir=os.fspath(target.parent), prefix=f".{target.name}.", suffix=".tmp"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING
 from typing import ClassVar
 
@@ -81,9 +82,9 @@ class EnvAuditCommand(GroupCommand):
     def _fail(self, message: str) -> None:
         from poetry_env_audit.render.text import escape
 
-        self.line_error(
-            f"<error>env-audit: {escape(' '.join(message.split()))}</error>"
-        )
+        # Poetry's own messages (GroupNotFoundError...) carry cleo markup.
+        plain = re.sub(r"</?[a-z][^<>]*>|</>", "", " ".join(message.split()))
+        self.line_error(f"<error>env-audit: {escape(plain)}</error>")
 
     def _handle(self) -> int:
         from poetry_env_audit import ci
