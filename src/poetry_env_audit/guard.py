@@ -72,7 +72,7 @@ class InstallGuard:
             poetry = self.command.poetry
             table = seams.project_table(poetry)
             policy = load_policy(table, os.environ)  # type: ignore[arg-type]
-            dry_run = seams.command_option(self.command, "dry-run")
+            dry_run = seams.input_option(self.io, "dry-run")
             installer = seams.command_installer(self.command)
             env = seams.executor_env(installer, self.command)
             if not self.is_self and not self.externally_managed_ok(

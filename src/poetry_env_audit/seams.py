@@ -540,12 +540,17 @@ def env_stdlib(env: Env) -> str | None:
         return None
 
 
-def command_option(command: Any, name: str) -> bool:
-    """An option's value, or False when this command (version) does not have it."""
+def input_option(io: Any, name: str) -> bool:
+    """An option's value from the event's input, or False when the command
+    (on this Poetry version) does not have it.
+
+    At COMMAND time ``command.io`` is not set yet (cleo sets it in
+    ``execute``), but the event's input is already bound to the command.
+    """
     try:
-        if not command.io.input.has_option(name):
+        if not io.input.has_option(name):
             return False
-        return bool(command.option(name))
+        return bool(io.input.option(name))
     except Exception:  # noqa: BLE001 - an option the command lacks is simply off
         return False
 

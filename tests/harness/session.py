@@ -21,6 +21,7 @@ from harness.interpreters import with_plugin
 from harness.projects import REPO_ROOT
 from harness.projects import lock_project
 from harness.projects import make_project
+from harness.wheels import ensure_sdists
 from harness.wheels import ensure_wheels
 
 if TYPE_CHECKING:
@@ -48,7 +49,24 @@ FIXTURE_PINS = [
     "shellingham==1.5.3",
     "six==1.15.0",
     "six==1.17.0",
+    # guard-serialise: small pure wheels around shellingham 1.5.3
+    "iniconfig==2.0.0",
+    "tabulate==0.9.0",
+    "colorama==0.4.6",
+    "toolz==0.12.1",
+    # guard-race: inside Poetry's pyproject-hooks>=1.0.0,<2, below the newest
+    "pyproject-hooks==1.1.0",
+    # lock-*: packages outside Poetry's closure, two versions each, many files
+    "tzdata==2024.1",
+    "tzdata==2025.2",
+    "pytz==2024.1",
+    "pytz==2025.2",
+    "pygments==2.17.2",
+    "pygments==2.19.1",
 ]
+# Sdists (no wheel exists for these versions) that guard-race builds from
+# source; the build backend, setuptools, comes from the Poetry wheelhouse.
+FIXTURE_SDISTS = ["docopt==0.6.2", "termcolor==1.1.0", "pyperclip==1.8.2"]
 # Fixtures with bad input on purpose are never locked by the harness.
 UNLOCKED_PREFIXES = ("bad-", "not-a-project")
 
@@ -105,7 +123,7 @@ def pin_wheelhouses(*, python: str, cache_root: Path) -> list[Path]:
     return [
         ensure_wheels([pin], python=python, cache_root=cache_root, no_deps=True)
         for pin in FIXTURE_PINS
-    ]
+    ] + [ensure_sdists(FIXTURE_SDISTS, python=python, cache_root=cache_root)]
 
 
 @dataclass
