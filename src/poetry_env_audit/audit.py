@@ -130,10 +130,16 @@ def assess(
     holders_for: HoldersFor = _no_holders,
     project: str | None = None,
     sync: bool = False,
+    command: str | None = None,
 ) -> Report:
     """Findings, policy and remedies for ``changes`` to ``target``."""
     findings: list[Finding] = []
-    for finding in evaluate(poetry, target, changes):
+    judged = evaluate(poetry, target, changes)
+    # A plain install is a way out of removals only if it would not be refused too.
+    plain_install_passes = not any(
+        f.verdict.value == "breaks" and f.action.value != "remove" for f in judged
+    )
+    for finding in judged:
         spec = remedies.combined_specifier(
             [remedies.specifier_of(r.requirement) for r in finding.required_by]
         )
@@ -146,7 +152,14 @@ def assess(
             with_policy(
                 finding,
                 policy.action(finding.kind),
-                remedies.for_package(finding, poetry, target, holders),
+                remedies.for_package(
+                    finding,
+                    poetry,
+                    target,
+                    holders,
+                    command,
+                    plain_install_passes=plain_install_passes,
+                ),
             )
         )
     environment = environment_findings(poetry, target, policy)

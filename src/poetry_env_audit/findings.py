@@ -144,8 +144,17 @@ def evaluate(
             verdict = Verdict.BREAKS if before is not None else Verdict.CHANGES
             detail = _removal_detail(change, requirers)
         else:
-            # Not needed after the plan (a changed requirer dropped it): nothing to break.
-            edges = now.required_by if now else ()
+            # After the plan, plus what packages the plan removes required: their
+            # removal is refused on its own, and without it this change would
+            # break them. (A requirer that merely stopped requiring it counts not.)
+            removed = {c.name for c in applied if c.action is Action.REMOVE}
+            kept = tuple(now.required_by) if now else ()
+            dropped = tuple(
+                e
+                for e in (before.required_by if before else ())
+                if e.package in removed
+            )
+            edges = kept + dropped
             requirers = tuple(_requirer(e, change.planned) for e in edges)
             own = [
                 p.detail

@@ -219,7 +219,20 @@ class InstallGuard:
             policy=policy,
             holders_for=holders_for,
             project=str(seams.project_dir(poetry)),
+            command=self.retry_command(),
         )
+
+    def retry_command(self) -> str | None:
+        """For ``poetry remove``: the same removal without touching the environment."""
+        if getattr(self.command, "name", "") != "remove":
+            return None
+        import shlex
+
+        try:
+            packages = [str(p) for p in self.command.argument("packages")]
+        except Exception:  # noqa: BLE001 - an argument this version lacks
+            packages = ["<package>"]
+        return "poetry remove --lock " + " ".join(shlex.quote(p) for p in packages)
 
     # ------------------------------------------------------------ action
 

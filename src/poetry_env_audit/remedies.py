@@ -103,8 +103,15 @@ def use_a_venv(target: TargetEnvironment) -> Remedy | None:
     return None
 
 
-def align_lock(finding: Finding, holders: Sequence[Holder]) -> Remedy:
+def align_lock(
+    finding: Finding, holders: Sequence[Holder], command: str | None = None
+) -> Remedy:
     if finding.action is Action.REMOVE:
+        if command is not None and command.startswith("poetry remove"):
+            return Remedy(
+                title="Change pyproject.toml and the lock only, leave the environment alone",
+                command=command,
+            )
         return Remedy(
             title="Install without synchronising (a plain install removes nothing)",
             command="poetry install",
@@ -150,12 +157,19 @@ def for_package(
     poetry: PoetryEnvironment,
     target: TargetEnvironment,
     holders: Sequence[Holder],
+    command: str | None = None,
+    *,
+    plain_install_passes: bool = True,
 ) -> tuple[Remedy, ...]:
     remedies: list[Remedy] = []
     # Aligning the lock makes sense for Poetry's dependencies, not for Poetry itself.
     itself = finding.package.lower() in ("poetry", "poetry-core")
     if finding.verdict.value == "breaks" and not itself:
-        remedies.append(align_lock(finding, holders))
+        removal_by_sync = finding.action is Action.REMOVE and not (
+            command or ""
+        ).startswith("poetry remove")
+        if plain_install_passes or not removal_by_sync:
+            remedies.append(align_lock(finding, holders, command))
     venv = use_a_venv(target)
     if venv is not None:
         remedies.append(venv)

@@ -365,8 +365,9 @@ def operations_to_changes(operations: Iterable[Operation]) -> list[PlannedChange
         else:
             initial, target = op.package, None
         ref = target or initial
-        current = initial.full_pretty_version if initial else None
-        planned = target.full_pretty_version if target else None
+        # pretty_version: full_pretty_version carries a file path or a git ref.
+        current = initial.pretty_version if initial else None
+        planned = target.pretty_version if target else None
         changes.append(
             PlannedChange(
                 name=str(ref.name),
