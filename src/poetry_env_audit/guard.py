@@ -127,6 +127,20 @@ class InstallGuard:
         if lock.waited:
             seams.refresh_installed(installer)
 
+    def unguarded(self) -> None:
+        table: object = None
+        try:
+            table = seams.project_table(self.command.poetry)
+        except Exception:  # noqa: BLE001,S110 - best effort: strict is read below anyway
+            pass
+        strict = strict_requested(table, os.environ)
+        self.io.write_error_line(
+            f"<warning>{messages.PREFIX}: this Poetry gives the plugin no installer"
+            " (InstallerCommand._installer), so this command is NOT guarded"
+            f"{'; strict mode stops here' if strict else ''}.</warning>"
+        )
+        self.refused = strict
+
     def finish(self) -> None:
         """At TERMINATE: after the last operation and the root-project install."""
         if self.lock is not None:
@@ -389,9 +403,14 @@ def _self_policy(policy: Policy) -> Policy:
 
 def attach(command: Any, io: IO) -> InstallGuard | None:
     """Wrap the command's executor, unless this command never executes operations."""
-    installer = seams.command_installer(command)
-    if installer is None or getattr(command, "name", "") in ("lock", "self lock"):
+    if getattr(command, "name", "") in ("lock", "self lock"):
         return None
+    installer = seams.command_installer(command)
+    if installer is None or not hasattr(installer, "executor"):
+        # Never silently unguarded: say so; strict refuses to go on.
+        guard = InstallGuard(command, io)
+        guard.unguarded()
+        return guard
     guard = InstallGuard(command, io)
     seams.wrap_execute(installer, guard.execute)
     guard.prepare()

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
     from poetry_env_audit.plan import PlannedChange
 
-CHECKED_ON = ("1.8.5", "2.0.1", "2.1.4", "2.2.1", "2.3.4", "2.4.3", "2.5.1")
+#: Run by the test matrix (scripts/dev.py test). 2.1.4, 2.3.4 and 2.4.3 were
+#: read (shared notes) but are not in the matrix.
+CHECKED_ON = ("1.8.5", "2.0.1", "2.2.1", "2.5.1")
 
 
 @dataclass(frozen=True)
