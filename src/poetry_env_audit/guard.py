@@ -128,11 +128,11 @@ class InstallGuard:
             seams.refresh_installed(installer)
 
     def unguarded(self) -> None:
+        import contextlib
+
         table: object = None
-        try:
+        with contextlib.suppress(Exception):  # best effort: the env var still counts
             table = seams.project_table(self.command.poetry)
-        except Exception:  # noqa: BLE001,S110 - best effort: strict is read below anyway
-            pass
         strict = strict_requested(table, os.environ)
         self.io.write_error_line(
             f"<warning>{messages.PREFIX}: this Poetry gives the plugin no installer"
