@@ -9,6 +9,7 @@ part (:func:`resolve_closure`, :func:`unsatisfied`) works on plain
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import sys
 import sysconfig
@@ -182,6 +183,12 @@ class _UnreadableMarkerError(Exception):
     pass
 
 
+@functools.lru_cache(maxsize=4096)
+def _requirement(raw: str) -> Requirement:
+    """Parsed once per process: the closure is resolved before and after a plan."""
+    return Requirement(raw)
+
+
 def _applies(req: Requirement, env: Mapping[str, str], extras: Iterable[str]) -> bool:
     if req.marker is None:
         return True
@@ -219,6 +226,7 @@ def resolve_closure(
     edges: dict[str, dict[tuple[str, str], RequiredBy]] = {}
     root_of: dict[str, set[str]] = {}
     problems: dict[str, Problem] = {}
+    memo: dict[tuple[str, frozenset[str]], bool] = {}
     for root in roots:
         root_name = canonicalize_name(root)
         extras_seen: dict[str, set[str]] = {}
@@ -235,7 +243,7 @@ def resolve_closure(
                 continue
             for raw in dist.requires:
                 try:
-                    req = Requirement(raw)
+                    req = _requirement(raw)
                 except (InvalidRequirement, InvalidMarker) as exc:
                     key = f"invalid:{dist.name}:{raw}"
                     problems[key] = Problem(
@@ -248,8 +256,12 @@ def resolve_closure(
                         ),
                     )
                     continue
+                memo_key = (raw, frozenset(extras_seen[name]))
                 try:
-                    applies = _applies(req, marker_env, extras_seen[name])
+                    applies = memo.get(memo_key)
+                    if applies is None:
+                        applies = _applies(req, marker_env, extras_seen[name])
+                        memo[memo_key] = applies
                 except _UnreadableMarkerError as exc:
                     problems[f"marker:{dist.name}:{raw}"] = Problem(
                         package=dist.name,
@@ -329,6 +341,45 @@ def realpath(path: str | os.PathLike[str]) -> str:
     return os.path.realpath(os.fspath(path))
 
 
+def _headers(text: str) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """Name, Version and Requires-Dist of a METADATA file, from its header block.
+
+    Much cheaper than :mod:`email` parsing, which ``Distribution.metadata``
+    does; continuation lines are folded as RFC 822 says.
+    """
+    name = version = None
+    requires: list[str] = []
+    last: str | None = None
+    for line in text.splitlines():
+        if not line:
+            break  # the body (the long description) starts here
+        if line[0] in " \t":
+            if last == "requires-dist" and requires:
+                requires[-1] += " " + line.strip()
+            continue
+        key, _, value = line.partition(":")
+        last = key.strip().lower()
+        value = value.strip()
+        if last == "name" and name is None:
+            name = value
+        elif last == "version" and version is None:
+            version = value
+        elif last == "requires-dist":
+            requires.append(value)
+    return name, version, tuple(requires)
+
+
+def _plugin_groups(text: str | None) -> tuple[str, ...]:
+    if not text or "[poetry." not in text:
+        return ()
+    groups = {
+        line.strip()[1:-1].strip()
+        for line in text.splitlines()
+        if line.strip().startswith("[") and line.strip().endswith("]")
+    }
+    return tuple(sorted(groups & set(PLUGIN_GROUPS)))
+
+
 def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
     """Distributions importable from ``paths``; the first one of a name wins."""
     from importlib import metadata
@@ -336,10 +387,16 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
     found: dict[str, DistInfo] = {}
     for dist in metadata.distributions(path=list(paths)):
         try:
-            meta = dist.metadata
-            # ``in`` first: a missing key warns on 3.12+ and raises on 3.14.
-            raw_name = meta["Name"] if "Name" in meta else None  # noqa: SIM401 - PackageMetadata has no typed .get
-        except (OSError, ValueError):
+            text = dist.read_text("METADATA")
+            if text is not None:
+                raw_name, version, requires = _headers(text)
+            else:  # an .egg-info: let importlib.metadata read it
+                meta = dist.metadata
+                # ``in`` first: a missing key warns on 3.12+ and raises on 3.14.
+                raw_name = meta["Name"] if "Name" in meta else None  # noqa: SIM401 - PackageMetadata has no typed .get
+                version = dist.version
+                requires = tuple(dist.requires or ())
+        except (OSError, ValueError, UnicodeDecodeError):
             continue
         if not raw_name:
             continue
@@ -347,18 +404,13 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
         if name in found:
             continue
         try:
-            requires = tuple(dist.requires or ())
-            groups = tuple(
-                sorted(
-                    {ep.group for ep in dist.entry_points if ep.group in PLUGIN_GROUPS}
-                )
-            )
-        except (OSError, ValueError):
-            requires, groups = (), ()
+            groups = _plugin_groups(dist.read_text("entry_points.txt"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            groups = ()
         found[name] = DistInfo(
             name=name,
             display_name=raw_name,
-            version=dist.version or "",
+            version=version or "",
             location=realpath(str(dist.locate_file(""))),
             requires=requires,
             plugin_groups=groups,
