@@ -18,6 +18,15 @@ def record_hash(data: bytes) -> str:
     return f"sha256={digest.decode()}"
 
 
+def _entry(path: str) -> zipfile.ZipInfo:
+    """A fixed timestamp: the same wheel twice is the same bytes (and hash),
+    so locks cached across sessions stay valid."""
+    info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
 def normalised(name: str) -> str:
     """The wheel file-name form of a project name."""
     return re.sub(r"[-_.]+", "_", name).lower()
@@ -62,8 +71,8 @@ def write_wheel(
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
         for path, text in payload.items():
             data = text.encode()
-            archive.writestr(path, data)
+            archive.writestr(_entry(path), data)
             record.append(f"{path},{record_hash(data)},{len(data)}")
         record.append(f"{dist_info}/RECORD,,")
-        archive.writestr(f"{dist_info}/RECORD", "\n".join(record) + "\n")
+        archive.writestr(_entry(f"{dist_info}/RECORD"), "\n".join(record) + "\n")
     return wheel
