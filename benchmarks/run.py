@@ -120,6 +120,8 @@ class Bench:
         )
         self.count = 0
         self.index_url = ""
+        #: Environment of every timed Poetry run (``--builtin-uninstall``).
+        self.extra_env: dict[str, str] = {}
 
     # ------------------------------------------------------------ plumbing
 
@@ -179,7 +181,7 @@ class Bench:
         ok: tuple[int, ...] = (0,),
     ) -> float:
         start = time.perf_counter()
-        result = run_poetry(interp, list(args), cwd=cwd)
+        result = run_poetry(interp, list(args), cwd=cwd, extra_env=self.extra_env)
         elapsed = time.perf_counter() - start
         if result.returncode not in ok or "Traceback" in result.stderr:
             raise SystemExit(f"bench: {describe(result)}")
@@ -359,6 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", default=",".join(ALL), help=f"comma list of {', '.join(ALL)}"
     )
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--builtin-uninstall",
+        action="store_true",
+        help="every variant with Poetry >= 2.5's installer.builtin-uninstall",
+    )
     args = parser.parse_args(argv)
     chosen = [name for name in args.only.split(",") if name]
     unknown = set(chosen) - set(ALL)
@@ -367,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     scratch = open_scratch(scratch_root(Path(tempfile.gettempdir())))
     try:
         bench = Bench(scratch, args.rounds)
+        if args.builtin_uninstall:
+            bench.extra_env["POETRY_INSTALLER_BUILTIN_UNINSTALL"] = "true"
         with serve(scratch / "index") as server:
             bench.index_url = server.url
             steps: dict[str, Callable[[], Result]] = {
