@@ -69,6 +69,36 @@ POETRY = os.environ.get("POETRY_ENV_AUDIT_BENCH_POETRY", "2.5.1")
 #: Poetry's specifiers, below the newest that Poetry brings).
 POETRY_PINS = ["shellingham==1.5.3", "pkginfo==1.12.0", "tomlkit==0.13.2"]
 SYNTHETIC = "bench"
+#: Real pure-Python projects outside Poetry's closure, for a realistic fresh
+#: install (their own dependencies come along); fetched once with pip download.
+REAL = [
+    "attrs==25.3.0",
+    "babel==2.17.0",
+    "blinker==1.9.0",
+    "click==8.1.8",
+    "colorama==0.4.6",
+    "docutils==0.21.2",
+    "flake8==7.2.0",
+    "flask==3.1.1",
+    "iniconfig==2.1.0",
+    "isort==6.0.1",
+    "itsdangerous==2.2.0",
+    "jinja2==3.1.6",
+    "mypy-extensions==1.1.0",
+    "pathspec==0.12.1",
+    "pluggy==1.6.0",
+    "pygments==2.19.1",
+    "pytest==8.4.1",
+    "python-dateutil==2.9.0.post0",
+    "pytz==2025.2",
+    "six==1.17.0",
+    "sqlparse==0.5.3",
+    "tabulate==0.9.0",
+    "toml==0.10.2",
+    "tzdata==2025.2",
+    "wcwidth==0.2.13",
+    "werkzeug==3.1.3",
+]
 
 
 @dataclass
@@ -103,10 +133,12 @@ class Bench:
             POETRY_PINS, python=python, cache_root=self.cache, no_deps=True
         )
         synthetic = write_synthetic(scratch / "synthetic")
+        self.real = ensure_wheels(REAL, python=python, cache_root=self.cache)
         self.find_links = [
             wheelhouse,
             extra,
             synthetic,
+            self.real,
             *pin_wheelhouses(python=python, cache_root=self.cache),
         ]
         build_simple_index(self.find_links, scratch / "index")
@@ -247,10 +279,13 @@ class Bench:
             },
         )
 
-    def serialise(self) -> Result:
-        deps = {f"{SYNTHETIC}-w{i:02d}": "1.0" for i in range(37)}
+    def serialise(self, *, real: bool = False) -> Result:
+        if real:
+            deps = dict(pin.split("==") for pin in REAL)
+        else:
+            deps = {f"{SYNTHETIC}-w{i:02d}": "1.0" for i in range(37)}
         deps.update(dict(pin.split("==") for pin in POETRY_PINS))
-        project = self.project("serialise-40", deps)
+        project = self.project("serialise-real" if real else "serialise-40", deps)
         locker = self.interpreter("system", plugin=False)
         locked = self.locked_copy(project, locker)
 
@@ -269,7 +304,12 @@ class Bench:
 
         return self.rounds_of(
             Result(
-                "fresh install of 40 packages, 3 of Poetry's changed, shared",
+                (
+                    f"fresh install of {len(REAL)} real projects (+ their dependencies),"
+                    " 3 of Poetry's changed, shared"
+                )
+                if real
+                else "fresh install of 40 packages, 3 of Poetry's changed, shared",
                 ["parallel", "serialised", "serial"],
                 target="serialised/parallel <= 1.15, serial/parallel much larger",
             ),
@@ -351,7 +391,14 @@ def machine() -> str:
     return f"{cores} cores, Python {info.get('version', '?')}, Poetry {POETRY}"
 
 
-ALL = ("activation", "noop-isolated", "noop-shared", "audit-300", "serialise")
+ALL = (
+    "activation",
+    "noop-isolated",
+    "noop-shared",
+    "audit-300",
+    "serialise",
+    "serialise-real",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -384,6 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "noop-shared": lambda: bench.noop("system"),
                 "audit-300": bench.audit,
                 "serialise": bench.serialise,
+                "serialise-real": lambda: bench.serialise(real=True),
             }
             results = []
             for name in chosen:
