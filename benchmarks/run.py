@@ -180,7 +180,9 @@ class Bench:
             )
         return interp
 
-    def project(self, name: str, dependencies: dict[str, str]) -> Path:
+    def project(
+        self, name: str, dependencies: dict[str, str], *, python: str = ">=3.9,<3.14"
+    ) -> Path:
         self.count += 1
         path = self.scratch / f"p{self.count}-{name}"
         path.mkdir()
@@ -189,7 +191,7 @@ class Bench:
             "[tool.poetry]\n"
             f'name = "{name}"\nversion = "0.1.0"\ndescription = ""\n'
             'authors = ["bench"]\npackage-mode = false\n\n'
-            '[tool.poetry.dependencies]\npython = ">=3.9,<3.14"\n'
+            f'[tool.poetry.dependencies]\npython = "{python}"\n'
             f"{deps}\n\n"
             '[[tool.poetry.source]]\nname = "local"\n'
             f'url = "{self.index_url}"\npriority = "primary"\n',
@@ -285,7 +287,14 @@ class Bench:
         else:
             deps = {f"{SYNTHETIC}-w{i:02d}": "1.0" for i in range(37)}
         deps.update(dict(pin.split("==") for pin in POETRY_PINS))
-        project = self.project("serialise-real" if real else "serialise-40", deps)
+        # Real wheels were fetched for the base interpreter: lock for its minor only.
+        minor = tuple(int(x) for x in python_info(self.base)["version"].split(".")[:2])
+        only = f">={minor[0]}.{minor[1]},<{minor[0]}.{minor[1] + 1}"
+        project = self.project(
+            "serialise-real" if real else "serialise-40",
+            deps,
+            python=only if real else ">=3.9,<3.14",
+        )
         locker = self.interpreter("system", plugin=False)
         locked = self.locked_copy(project, locker)
 
