@@ -206,6 +206,6 @@ def audit_project(
         changes=changes,
         policy=policy,
         holders_for=holders_for,
-        project=str(poetry.file.path.parent),
+        project=str(seams.project_dir(poetry)),
         sync=options.sync,
     )

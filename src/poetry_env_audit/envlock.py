@@ -321,6 +321,10 @@ class EnvironmentLock:
             ) from None
         else:
             os.close(fd)
+        self._inspect()
+
+    def _inspect(self) -> os.stat_result:
+        """``lstat`` of the lock path, checked to be a plain file we may trust."""
         try:
             info = os.lstat(self.lock_path)
         except OSError as exc:
@@ -328,6 +332,7 @@ class EnvironmentLock:
                 f"cannot inspect {self.lock_path}: {_reason(exc)}"
             ) from None
         self._check_file(info)
+        return info
 
     def _check_file(self, info: os.stat_result) -> None:
         path = self.lock_path
@@ -378,13 +383,7 @@ class EnvironmentLock:
 
     def _verify(self, lock: BaseFileLock) -> None:
         """The descriptor filelock locked and the lock path are the same plain file."""
-        try:
-            info = os.lstat(self.lock_path)
-        except OSError as exc:
-            raise self._error(
-                f"cannot inspect {self.lock_path}: {_reason(exc)}"
-            ) from None
-        self._check_file(info)
+        info = self._inspect()
         # filelock keeps its descriptor in ``_context.lock_file_fd`` (3.x and 4.x);
         # when a later version does not, the lstat checks above still stand.
         fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
