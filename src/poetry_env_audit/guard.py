@@ -54,7 +54,6 @@ class InstallGuard:
         self.command = command
         self.io = io
         self.is_self = seams.is_self_command(command)
-        self.report: Report | None = None
         self.refused = False
         self.lock: EnvironmentLock | None = None
         self.policy: Policy | None = None
@@ -69,9 +68,8 @@ class InstallGuard:
         """
         table: object = None
         try:
-            poetry = self.command.poetry
-            table = seams.project_table(poetry)
-            policy = load_policy(table, os.environ)  # type: ignore[arg-type]
+            table = seams.project_table(self.command.poetry)
+            policy = self.load_policy(table)
             dry_run = seams.input_option(self.io, "dry-run")
             installer = seams.command_installer(self.command)
             env = seams.executor_env(installer, self.command)
@@ -91,6 +89,12 @@ class InstallGuard:
             strict = strict_requested(table, os.environ)
             self.io.write_error_line(messages.internal_error(error, strict=strict))
             self.refused = strict
+
+    def load_policy(self, table: object) -> Policy:
+        """The run's policy, read once (at COMMAND time) and kept for ``execute``."""
+        if self.policy is None:
+            self.policy = load_policy(table, os.environ)  # type: ignore[arg-type]
+        return self.policy
 
     def externally_managed_ok(self, env: Any, policy: Policy, dry_run: bool) -> bool:
         if env.is_venv():
@@ -155,9 +159,7 @@ class InstallGuard:
         try:
             poetry = self.command.poetry
             table = seams.project_table(poetry)
-            policy = load_policy(table, os.environ)  # type: ignore[arg-type]
-            self.policy = policy
-            report = self.decide(poetry, ops, policy)
+            report = self.decide(poetry, ops, self.load_policy(table))
         except ConfigError as error:
             self.io.write_error_line(
                 f"<error>{messages.PREFIX}: {messages._flat(str(error))}</error>"
@@ -174,7 +176,6 @@ class InstallGuard:
         self.report_missing_seams()
         if report is None:
             return handle.run(ops)
-        self.report = report
         return self.act(handle, ops, report)
 
     def report_missing_seams(self) -> None:
@@ -206,7 +207,7 @@ class InstallGuard:
                         seams.poetry_version(), target.path, target.reason
                     )
                 )
-                self.flush_lines()
+                self.flush(None)
             return None
 
         from poetry_env_audit.audit import assess
@@ -260,8 +261,10 @@ class InstallGuard:
         self.flush(report)
         if report.verdict is RunVerdict.BLOCK and not dry_run:
             return 1
-        serial = {
-            f.package.lower()
+        from packaging.utils import canonicalize_name
+
+        serial: set[str] = {
+            canonicalize_name(f.package)
             for f in report.findings
             if f.policy is PolicyAction.SERIALISE
         }
@@ -289,29 +292,14 @@ class InstallGuard:
                 if finding.policy is PolicyAction.SERIALISE:
                     self.lines.append(messages.serialised(finding, dry_run=dry_run))
 
-    def flush_lines(self) -> None:
-        """Lines that go with no report (the no-op notice): plain, CI-safe."""
-        from poetry_env_audit import ci
-        from poetry_env_audit.render import Format
-        from poetry_env_audit.render import guard_log
-
-        lines, self.lines = self.lines, []
-        fmt = ci.auto_format(
-            os.environ, self.policy.ci_output if self.policy else "auto"
-        )
-        for line in lines:
-            if fmt is None or fmt in (Format.TEXT, Format.JSON):
-                self.io.write_error_line(line)
-            else:
-                self.io.write_error_line(guard_log(line, fmt))
-
-    def flush(self, report: Report) -> None:
+    def flush(self, report: Report | None) -> None:
         """The guard's lines on stderr; in CI also the CI system's own form.
 
         In GitHub Actions the lines sit between ``::stop-commands::`` and its
         token, so data in them cannot start a workflow command; then one
         annotation per finding follows. Azure gets its ``##vso`` issues,
-        GitLab a collapsible section around the lines.
+        GitLab a collapsible section around the lines. Without a report (the
+        no-op notice) there is nothing to annotate: the lines alone, made inert.
         """
         from cleo.io.outputs.output import Type
 
@@ -326,6 +314,10 @@ class InstallGuard:
         if fmt is None or fmt in (Format.TEXT, Format.JSON):
             for line in lines:
                 self.io.write_error_line(line)
+            return
+        if report is None:
+            for line in lines:
+                self.io.write_error_line(guard_log(line, fmt))
             return
         lock_path, lock_lines = ci.lock_lines_for(
             fmt, Path(report.project or ".") / "poetry.lock", os.environ
@@ -368,12 +360,12 @@ class InstallGuard:
         report: Report,
         serial: set[str],
     ) -> int:
-        """All other operations first (parallel as configured), then Poetry's, one at a time."""
-        from packaging.utils import canonicalize_name
+        """All other operations first (parallel as configured), then Poetry's, one at a time.
 
-        names = {canonicalize_name(n) for n in serial}
-        first = [op for op in ops if canonicalize_name(op.package.name) not in names]
-        last = [op for op in ops if canonicalize_name(op.package.name) in names]
+        ``serial`` holds canonical names, as ``Package.name`` is in Poetry.
+        """
+        first = [op for op in ops if op.package.name not in serial]
+        last = [op for op in ops if op.package.name in serial]
         handle.summary(ops)
         handle.quiet_summary()
         try:

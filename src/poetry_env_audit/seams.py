@@ -220,16 +220,6 @@ def find_target(
     )
 
 
-def poetry_own_target(import_paths: Iterable[str]) -> tuple[Env, TargetEnvironment]:
-    """``poetry self ...`` installs into Poetry's own environment."""
-    from poetry.utils.env import EnvManager
-
-    env = EnvManager.get_system_env(naive=True)
-    return env, describe_env(
-        env, kind="poetry", reason="poetry self", import_paths=import_paths
-    )
-
-
 # ------------------------------------------------------------------ lock and plan
 
 
@@ -470,13 +460,7 @@ def activated_groups(command: Any) -> frozenset[str]:
 
 # ------------------------------------------------------------------ the guard's hooks
 
-INSTALLER_COMMAND = "InstallerCommand"
 SELF_COMMAND = "SelfCommand"
-
-
-def is_installer_command(command: object) -> bool:
-    """Without importing anything: is this one of Poetry's installing commands?"""
-    return any(cls.__name__ == INSTALLER_COMMAND for cls in type(command).__mro__)
 
 
 def is_self_command(command: object) -> bool:
