@@ -140,11 +140,10 @@ def assess(
         f.verdict.value == "breaks" and f.action.value != "remove" for f in judged
     )
     for finding in judged:
-        spec = remedies.combined_specifier(
-            [remedies.specifier_of(r.requirement) for r in finding.required_by]
-        )
         holders = (
-            holders_for(canonicalize_name(finding.package), spec)
+            holders_for(
+                canonicalize_name(finding.package), remedies.poetry_specifier(finding)
+            )
             if finding.verdict.value == "breaks"
             else ()
         )

@@ -116,8 +116,7 @@ def align_lock(
             title="Install without synchronising (a plain install removes nothing)",
             command="poetry install",
         )
-    specs = [specifier_of(r.requirement) for r in finding.required_by]
-    spec = combined_specifier(specs)
+    spec = poetry_specifier(finding)
     blocking = [h for h in holders if not h.allows]
     if blocking:
         who = "; ".join(
@@ -134,6 +133,13 @@ def align_lock(
     return Remedy(
         title=f"Align the lock with Poetry's requirement ({finding.package}{spec})",
         command=f"poetry add {requirement}",
+    )
+
+
+def poetry_specifier(finding: Finding) -> str:
+    """What every requirer of the finding's package accepts, as one specifier."""
+    return combined_specifier(
+        [specifier_of(r.requirement) for r in finding.required_by]
     )
 
 
