@@ -86,16 +86,21 @@ class Interpreter:
         return list(dict.fromkeys(dirs))
 
 
-def python_info(python: Path) -> dict[str, str]:
-    """prefix, base_prefix, executable, version, purelib, platlib of *python*."""
+def run_probe(python: Path, code: str) -> str:
+    """Stdout of ``python -I -c code`` (isolated from the machine's pip config)."""
     out = subprocess.run(
-        [str(python), "-I", "-c", _PROBE],
+        [str(python), "-I", "-c", code],
         check=True,
         capture_output=True,
         text=True,
         env=pip_env(),
     )
-    return cast("dict[str, str]", json.loads(out.stdout))
+    return out.stdout
+
+
+def python_info(python: Path) -> dict[str, str]:
+    """prefix, base_prefix, executable, version, purelib, platlib of *python*."""
+    return cast("dict[str, str]", json.loads(run_probe(python, _PROBE)))
 
 
 # --- finding the base interpreter -------------------------------------------
@@ -373,14 +378,7 @@ def _describe(
 
 def poetry_version_of(python: Path) -> str:
     code = "import importlib.metadata as m; print(m.version('poetry'))"
-    out = subprocess.run(
-        [str(python), "-I", "-c", code],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=pip_env(),
-    )
-    return out.stdout.strip()
+    return run_probe(python, code).strip()
 
 
 # --- clones and templates ------------------------------------------------------
