@@ -492,15 +492,14 @@ def test_killed_holder_does_not_block_the_next_install(
     lock_path = purelib(system_poetry) / LOCK_NAME
     stale = read_holder(lock_path)
     assert stale is not None and stale["pid"] == holder.pid  # left by the dead holder
-    began = time.monotonic()
+    # A lock timeout of 0 tries once: succeeding proves the dead holder's lock
+    # (and its stale sidecar) made nobody wait.
     result = install(
         system_poetry,
         projects.root / "lock-b",
-        extra_env={"POETRY_ENV_AUDIT_LOCK_TIMEOUT": "10"},
+        extra_env={"POETRY_ENV_AUDIT_LOCK_TIMEOUT": "0"},
     )
-    elapsed = time.monotonic() - began
     assert "Waiting for the environment lock" not in result.stderr, describe(result)
-    assert elapsed < 60, describe(result)
     # The holder died between removing tzdata and installing the new one.
     assert re.search(r"Installing tzdata \(", result.stdout), describe(result)
     check_consistent_as(system_poetry.site_packages(), projects.root / "lock-b")
