@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -17,6 +16,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from harness.fault_hooks import SWAP
+from harness.fault_hooks import SWAP_SECONDS
+from harness.fault_hooks import TRACE
+from harness.fault_hooks import install_faults
 from harness.interpreters import python_info
 from harness.poetry import describe
 from harness.poetry import poetry_env
@@ -42,7 +45,6 @@ if TYPE_CHECKING:
 
 LOCK_NAME = ".poetry-env-audit.lock"
 HOLDER_NAME = LOCK_NAME + ".holder"
-FAULTS = Path(__file__).resolve().parents[1] / "harness" / "faults" / "sitecustomize.py"
 # The packages the lock-* fixtures pin (none is in Poetry's closure).
 PACKAGES = ("six", "tzdata", "pytz", "pygments")
 WAITING = re.compile(
@@ -95,26 +97,6 @@ def dist_counts(site: Sequence[Path]) -> dict[str, int]:
         if name in counts:
             counts[name] += 1
     return counts
-
-
-# The plugin refuses any POETRY_ENV_AUDIT_* variable it does not know, the
-# fault module's POETRY_ENV_AUDIT_TEST_* included: this sitecustomize loads the
-# fault module (which reads them at import), then hides them from Poetry.
-_SITECUSTOMIZE = """\
-import os
-
-import _poetry_env_audit_faults  # noqa: F401
-
-for _name in [n for n in os.environ if n.startswith("POETRY_ENV_AUDIT_TEST_")]:
-    del os.environ[_name]
-"""
-
-
-def install_faults(interp: Interpreter) -> None:
-    """The test-only fault module (trace, widened update window) in the clone."""
-    site = purelib(interp)
-    shutil.copy2(FAULTS, site / "_poetry_env_audit_faults.py")
-    (site / "sitecustomize.py").write_text(_SITECUSTOMIZE, encoding="utf-8")
 
 
 @dataclass
@@ -201,7 +183,7 @@ def start_poetry(
     env = dict(extra_env or {})
     trace_file = logs / f"{name}.trace" if trace else None
     if trace_file is not None:
-        env["POETRY_ENV_AUDIT_TEST_TRACE"] = str(trace_file)
+        env[TRACE] = str(trace_file)
     argv = [str(interp.python), "-m", "poetry", *args]
     if go is not None:
         wait = 'while [ ! -e "$0" ]; do sleep 0.01; done; exec "$@"'
@@ -342,7 +324,7 @@ def test_concurrent_installs_run_one_after_another(
     started: list[Proc],
 ) -> None:
     _skip_without_plugin(system_poetry, templates)
-    install_faults(system_poetry)
+    install_faults(purelib(system_poetry))
     dirs = {f: projects.locked(f, system_poetry) for f in fixtures}
     site = system_poetry.site_packages()
     procs = concurrent_installs(
@@ -390,7 +372,7 @@ def test_without_the_lock_concurrent_installs_corrupt(
         if outcomes:
             interp = private_clone(template, scratch, "system")
         try:
-            install_faults(interp)
+            install_faults(purelib(interp))
             procs = concurrent_installs(
                 interp,
                 dirs,
@@ -446,7 +428,7 @@ def hold_lock(
     """A real ``poetry install`` that holds the environment lock, asleep in the
     middle of an update (lock-a installed, lock-b's tzdata removed, not yet
     replaced) for HOLD_SECONDS; the caller's ``started`` fixture kills it."""
-    install_faults(interp)
+    install_faults(purelib(interp))
     install(interp, projects.locked("lock-a", interp))
     site = purelib(interp)
     old_tzdata = (
@@ -460,8 +442,8 @@ def hold_lock(
         logs=logs,
         name="holder",
         extra_env={
-            "POETRY_ENV_AUDIT_TEST_SWAP": "tzdata",
-            "POETRY_ENV_AUDIT_TEST_SWAP_SECONDS": str(HOLD_SECONDS),
+            SWAP: "tzdata",
+            SWAP_SECONDS: str(HOLD_SECONDS),
             "POETRY_INSTALLER_PARALLEL": "false",
         },
     )

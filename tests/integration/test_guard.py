@@ -8,13 +8,16 @@ import json
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Callable
 from typing import cast
 
 import pytest
 
+from harness.fault_hooks import SWAP
+from harness.fault_hooks import SWAP_SECONDS
+from harness.fault_hooks import TRACE
+from harness.fault_hooks import install_faults
 from harness.poetry import describe
 from harness.poetry import run_poetry
 from harness.session import discard
@@ -27,29 +30,13 @@ from harness.snapshot import snapshot_site_packages
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import Iterator
+    from pathlib import Path
 
     from harness.interpreters import Interpreter
     from harness.interpreters import Kind
     from harness.session import Projects
     from harness.session import TemplateStore
 
-FAULTS = Path(__file__).resolve().parents[1] / "harness" / "faults" / "sitecustomize.py"
-# The fault hooks read POETRY_ENV_AUDIT_TEST_*, a prefix the plugin owns: it
-# refuses any POETRY_ENV_AUDIT_* variable it does not know (README,
-# "Configuration"). So the hooks go in under another module name and this
-# sitecustomize hides their variables from the rest of the process once read.
-_SITECUSTOMIZE = '''\
-"""Test-only (poetry-env-audit integration tests): fault hooks, variables hidden."""
-import os
-
-import poetry_env_audit_test_faults  # noqa: F401  (reads the variables)
-
-for _name in [n for n in os.environ if n.startswith("POETRY_ENV_AUDIT_TEST_")]:
-    del os.environ[_name]
-'''
-TRACE = "POETRY_ENV_AUDIT_TEST_TRACE"
-SWAP = "POETRY_ENV_AUDIT_TEST_SWAP"
-SWAP_SECONDS = "POETRY_ENV_AUDIT_TEST_SWAP_SECONDS"
 # Builds reach pyproject_hooks' _in_process.py about 3.5 s into the install on
 # an idle 2-core machine (6 s under load): the window must outlast that.
 RACE_WINDOW = "8"
@@ -140,19 +127,14 @@ def assert_names_the_downgrade(
     )
 
 
-def install_faults(interp: Interpreter) -> None:
-    """Put the harness's fault hooks (trace, widened swap) into *interp*."""
-    target = site(interp)[0]
-    shutil.copyfile(FAULTS, target / "poetry_env_audit_test_faults.py")
-    (target / "sitecustomize.py").write_text(_SITECUSTOMIZE, encoding="utf-8")
-
-
 @dataclass(frozen=True)
 class Op:
     name: str
     job: str
     start: float
     end: float
+    #: "builtin" or "pip" when the operation removed files, else None.
+    uninstaller: str | None = None
 
 
 def read_trace(path: Path) -> list[Op]:
@@ -161,7 +143,8 @@ def read_trace(path: Path) -> list[Op]:
     for line in path.read_text(encoding="utf-8").splitlines():
         data = json.loads(line)
         name = re.sub(r"[-_.]+", "-", str(data["name"])).lower()
-        ops.append(Op(name, str(data["job"]), float(data["start"]), float(data["end"])))
+        start, end = float(data["start"]), float(data["end"])
+        ops.append(Op(name, str(data["job"]), start, end, data.get("uninstaller")))
     return ops
 
 
@@ -373,7 +356,7 @@ def test_changes_in_place_are_serialised_after_everything_else(
     shared_poetry: Interpreter, projects: Projects, tmp_path: Path
 ) -> None:
     interp = shared_poetry
-    install_faults(interp)
+    install_faults(site(interp)[0])
     project = projects.locked("guard-serialise", interp)
     old = installed_versions(site(interp))
     trace = tmp_path / "trace.jsonl"
@@ -436,7 +419,7 @@ def race_install(
 ) -> tuple[subprocess.CompletedProcess[str], list[Op]]:
     """``poetry install`` of guard-race with pyproject-hooks' files gone for
     RACE_WINDOW seconds in the middle of its swap, in a fresh clone."""
-    install_faults(interp)
+    install_faults(site(interp)[0])
     project = projects.locked("guard-race", interp)
     trace = tmp_path / "trace.jsonl"
     env = {TRACE: str(trace), SWAP: "pyproject-hooks", SWAP_SECONDS: RACE_WINDOW}

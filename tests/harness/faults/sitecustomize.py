@@ -3,11 +3,13 @@
 Copied into a test interpreter's site-packages, it does nothing unless one of
 these variables is set for the Poetry run:
 
-``POETRY_ENV_AUDIT_TEST_TRACE=FILE``
+``ENV_AUDIT_FAULT_TRACE=FILE``
     append one JSON line per executed operation to FILE:
-    ``{"name", "job", "start", "end"}`` (``time.monotonic()`` of one process),
-    so a test can check what ran at the same time as what.
-``POETRY_ENV_AUDIT_TEST_SWAP=NAME`` and ``POETRY_ENV_AUDIT_TEST_SWAP_SECONDS=S``
+    ``{"name", "job", "start", "end", "uninstaller"}`` (``time.monotonic()``
+    of one process), so a test can check what ran at the same time as what;
+    ``uninstaller`` is ``"builtin"`` or ``"pip"`` for an operation that removed
+    files (Poetry >= 2.5 has a built-in one), else null.
+``ENV_AUDIT_FAULT_SWAP=NAME`` and ``ENV_AUDIT_FAULT_SWAP_SECONDS=S``
     after Poetry removed the old files of NAME during an update, wait S seconds
     before the new wheel is written: the window in which a parallel reader
     finds the package missing, widened so the race is deterministic.
@@ -21,9 +23,9 @@ from __future__ import annotations
 import os
 import sys
 
-_TRACE = os.environ.get("POETRY_ENV_AUDIT_TEST_TRACE")
-_SWAP = os.environ.get("POETRY_ENV_AUDIT_TEST_SWAP")
-_SWAP_SECONDS = float(os.environ.get("POETRY_ENV_AUDIT_TEST_SWAP_SECONDS") or 0)
+_TRACE = os.environ.get("ENV_AUDIT_FAULT_TRACE")
+_SWAP = os.environ.get("ENV_AUDIT_FAULT_SWAP")
+_SWAP_SECONDS = float(os.environ.get("ENV_AUDIT_FAULT_SWAP_SECONDS") or 0)
 _TARGET = "poetry.installation.executor"
 
 
@@ -34,11 +36,13 @@ def _patch(executor_class: type) -> None:
     from pathlib import Path
 
     lock = threading.Lock()
+    removed_by = threading.local()
     execute_operation = executor_class._execute_operation  # type: ignore[attr-defined]
     remove = executor_class._remove  # type: ignore[attr-defined]
 
     def traced(self: object, operation: object) -> object:
         start = time.monotonic()
+        removed_by.name = None
         try:
             return execute_operation(self, operation)
         finally:
@@ -48,11 +52,14 @@ def _patch(executor_class: type) -> None:
                     "job": str(operation.job_type),  # type: ignore[attr-defined]
                     "start": start,
                     "end": time.monotonic(),
+                    "uninstaller": removed_by.name,
                 }
                 with lock, Path(_TRACE).open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(record) + "\n")
 
     def slow_remove(self: object, package: object) -> object:
+        builtin = getattr(self, "_use_builtin_uninstall", False)
+        removed_by.name = "builtin" if builtin else "pip"
         result = remove(self, package)
         if _SWAP and str(package.name) == _SWAP:  # type: ignore[attr-defined]
             time.sleep(_SWAP_SECONDS)
