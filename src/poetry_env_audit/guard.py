@@ -362,7 +362,10 @@ class InstallGuard:
     ) -> int:
         """All other operations first (parallel as configured), then Poetry's, one at a time.
 
-        ``serial`` holds canonical names, as ``Package.name`` is in Poetry.
+        ``serial`` holds canonical names, as ``Package.name`` is in Poetry. With
+        nothing else running, a swap's ``pip uninstall`` subprocess is pure
+        waiting: where Poetry has an in-process uninstaller, it is used instead
+        (``serial-uninstaller``).
         """
         first = [op for op in ops if op.package.name not in serial]
         last = [op for op in ops if op.package.name in serial]
@@ -375,11 +378,14 @@ class InstallGuard:
             seams.warm_env(
                 seams.executor_env(seams.command_installer(self.command), self.command)
             )
+            builtin = self.policy is None or self.policy.serial_uninstaller == "builtin"
             for op in last:
+                handle.choose_uninstaller(op.package.name, builtin=builtin)
                 status = handle.run([op])
                 if status or handle.shut_down():
                     return status or 1
         finally:
+            handle.restore_uninstaller()
             handle.restore_summary()
         return 0
 

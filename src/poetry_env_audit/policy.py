@@ -104,6 +104,14 @@ KEYS: tuple[Key, ...] = (
         "auto: also write findings in the CI system's own format when one is detected; off: never",
     ),
     Key(
+        "serial-uninstaller",
+        "choice",
+        "builtin",
+        (),
+        "builtin: serialised swaps remove the old files with Poetry's in-process"
+        " uninstaller where Poetry has one (2.5+); configured: as installer.builtin-uninstall says",
+    ),
+    Key(
         "lock",
         "bool",
         True,
@@ -118,7 +126,10 @@ KEYS: tuple[Key, ...] = (
         "seconds to wait for another Poetry process's environment lock before failing",
     ),
 )
-CHOICES = {"ci-output": ("auto", "off")}
+CHOICES = {
+    "ci-output": ("auto", "off"),
+    "serial-uninstaller": ("builtin", "configured"),
+}
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -130,6 +141,7 @@ class Policy:
     actions: Mapping[str, PolicyAction]
     strict: bool = False
     ci_output: str = "auto"
+    serial_uninstaller: str = "builtin"
     lock: bool = True
     lock_timeout: float = 300.0
 
@@ -214,6 +226,7 @@ def load_policy(
         actions={k.name: values[k.name] for k in KEYS if k.kind == "action"},
         strict=bool(values["strict"]),
         ci_output=str(values["ci-output"]),
+        serial_uninstaller=str(values["serial-uninstaller"]),
         lock=bool(values["lock"]),
         lock_timeout=float(values["lock-timeout"]),
     )

@@ -101,6 +101,11 @@ SEAMS: tuple[Seam, ...] = (
     ),
     Seam("Installer.is_dry_run()", "--dry-run never blocks"),
     Seam(
+        "Executor._use_builtin_uninstall, Env.site_packages.distributions(name=)",
+        "serialised swaps use Poetry's in-process uninstaller (absent before 2.5: pip)",
+        ("2.5.1",),
+    ),
+    Seam(
         "Installer._installed_repository/_get_installed",
         "re-read the installed packages after waiting for the environment lock",
     ),
@@ -589,7 +594,37 @@ class ExecutorHandle:
     def shut_down(self) -> bool:
         return bool(getattr(self.executor, "_shutdown", False))
 
+    def choose_uninstaller(self, name: str, *, builtin: bool) -> bool:
+        """Before a serialised operation on ``name``: Poetry's in-process uninstaller?
+
+        Poetry 2.5 has one (``installer.builtin-uninstall``, off by default); it
+        spares the ``pip uninstall`` subprocess each swap starts, the cost that
+        serialising makes visible. It is chosen only for a single ``.dist-info``
+        with a RECORD, where it removes exactly the files pip would (without a
+        RECORD it would skip what pip refuses). Otherwise, and on older Poetry,
+        the configured uninstaller stays. Returns whether the built-in one was
+        chosen; :meth:`restore_uninstaller` undoes it.
+        """
+        if not hasattr(self.executor, "_use_builtin_uninstall"):
+            return False
+        if self._configured_uninstaller is None:
+            self._configured_uninstaller = bool(self.executor._use_builtin_uninstall)
+        chosen = builtin and _one_recorded_dist(self.executor._env, name)
+        self.executor._use_builtin_uninstall = chosen or self._configured_uninstaller
+        return chosen
+
+    def restore_uninstaller(self) -> None:
+        if self._configured_uninstaller is not None:
+            self.executor._use_builtin_uninstall = self._configured_uninstaller
+            self._configured_uninstaller = None
+
     _summary: Any = None
+    _configured_uninstaller: bool | None = None
+
+
+def _one_recorded_dist(env: Env, name: str) -> bool:
+    dists = list(env.site_packages.distributions(name=name))
+    return len(dists) == 1 and dists[0].read_text("RECORD") is not None
 
 
 def wrap_execute(installer: Any, replacement: Any) -> ExecutorHandle:

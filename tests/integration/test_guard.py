@@ -351,9 +351,14 @@ def test_bad_configuration_is_one_line_naming_it(
 # ------------------------------------------------------------------ serialising
 
 
+def has_builtin_uninstaller(poetry_version: str) -> bool:
+    """Poetry 2.5 brought ``installer.builtin-uninstall``."""
+    return tuple(int(x) for x in poetry_version.split(".")[:2]) >= (2, 5)
+
+
 @pytest.mark.smoke
 def test_changes_in_place_are_serialised_after_everything_else(
-    shared_poetry: Interpreter, projects: Projects, tmp_path: Path
+    shared_poetry: Interpreter, projects: Projects, tmp_path: Path, poetry_version: str
 ) -> None:
     interp = shared_poetry
     install_faults(site(interp)[0])
@@ -388,10 +393,34 @@ def test_changes_in_place_are_serialised_after_everything_else(
     }
     assert sorted(o.name for o in ops) == sorted(pins), ops
     assert_serialised(ops, {"shellingham", "pyproject-hooks"})
+    # Nothing else runs during a swap: where Poetry has an in-process
+    # uninstaller it replaces the pip subprocess (serial-uninstaller = builtin).
+    expected = "builtin" if has_builtin_uninstaller(poetry_version) else "pip"
+    swaps = {o.name: o.uninstaller for o in ops if o.job == "update"}
+    assert swaps == {"shellingham": expected, "pyproject-hooks": expected}, ops
     versions = installed_versions(site(interp))
     assert {n: versions.get(n) for n in pins} == pins
     assert check_consistency(site(interp)) == []
     assert_poetry_runs(interp, project)
+
+
+def test_serial_uninstaller_configured_keeps_poetrys_uninstaller(
+    system_poetry: Interpreter, projects: Projects, tmp_path: Path, poetry_version: str
+) -> None:
+    interp = system_poetry
+    install_faults(site(interp)[0])
+    project = projects.locked("guard-serialise", interp)
+    trace = tmp_path / "trace.jsonl"
+    env = {TRACE: str(trace), "POETRY_ENV_AUDIT_SERIAL_UNINSTALLER": "configured"}
+
+    result = run_poetry(interp, ["install"], cwd=project, extra_env=env)
+
+    assert result.returncode == 0, describe(result)
+    ops = read_trace(trace)
+    assert_serialised(ops, {"shellingham", "pyproject-hooks"})
+    swaps = {o.name: o.uninstaller for o in ops if o.job == "update"}
+    assert swaps == {"shellingham": "pip", "pyproject-hooks": "pip"}, ops
+    assert check_consistency(site(interp)) == []
 
 
 # ------------------------------------------------------------------ the race

@@ -30,6 +30,7 @@ def settings(policy: Policy) -> dict[str, Any]:
         **{k: v.value for k, v in policy.actions.items()},
         "strict": policy.strict,
         "ci-output": policy.ci_output,
+        "serial-uninstaller": policy.serial_uninstaller,
         "lock": policy.lock,
         "lock-timeout": policy.lock_timeout,
     }
@@ -39,12 +40,13 @@ def settings(policy: Policy) -> dict[str, Any]:
 def test_defaults(table: dict[str, object] | None) -> None:
     policy = load_policy(table, {"PATH": "/usr/bin", "POETRY_HOME": "/opt/poetry"})
     assert dict(policy.actions) == DEFAULT_ACTIONS
-    assert (policy.strict, policy.ci_output, policy.lock, policy.lock_timeout) == (
-        False,
-        "auto",
-        True,
-        300.0,
-    )
+    assert (
+        policy.strict,
+        policy.ci_output,
+        policy.serial_uninstaller,
+        policy.lock,
+        policy.lock_timeout,
+    ) == (False, "auto", "builtin", True, 300.0)
     assert policy == default_policy()
     assert policy.action("breaks") is PolicyAction.BLOCK
 
@@ -67,6 +69,8 @@ def test_defaults(table: dict[str, object] | None) -> None:
         ({"lock": "off"}, {"lock": False}),
         ({"ci-output": "off"}, {"ci-output": "off"}),
         ({"ci_output": "AUTO"}, {"ci-output": "auto"}),
+        ({"serial-uninstaller": "configured"}, {"serial-uninstaller": "configured"}),
+        ({"serial_uninstaller": "Builtin"}, {"serial-uninstaller": "builtin"}),
         ({"lock-timeout": 10}, {"lock-timeout": 10.0}),
         ({"lock_timeout": 2.5}, {"lock-timeout": 2.5}),
         ({"lock-timeout": "0"}, {"lock-timeout": 0.0}),
@@ -115,6 +119,11 @@ def test_table_parsed_by_tomlkit() -> None:
         ),
         ({}, {"POETRY_ENV_AUDIT_CI_OUTPUT": "Off"}, {"ci-output": "off"}),
         (
+            {"serial-uninstaller": "builtin"},
+            {"POETRY_ENV_AUDIT_SERIAL_UNINSTALLER": "configured"},
+            {"serial-uninstaller": "configured"},
+        ),
+        (
             {},
             {"POETRY_ENV_AUDIT_EXTERNALLY_MANAGED": "block"},
             {"externally-managed": "block"},
@@ -135,6 +144,7 @@ def test_table_parsed_by_tomlkit() -> None:
         "env-empty-is-false",
         "env-timeout",
         "env-choice",
+        "env-serial-uninstaller",
         "env-dashed-key",
         "table-and-env-merge",
         "lower-case-variable-ignored",
@@ -253,6 +263,11 @@ def test_unknown_environment_variable_is_named() -> None:
             {"POETRY_ENV_AUDIT_CI_OUTPUT": "on"},
             ["POETRY_ENV_AUDIT_CI_OUTPUT:", "ci-output", "'on'"],
         ),
+        (
+            {"serial-uninstaller": "pip"},
+            {},
+            ["serial-uninstaller must be one of builtin, configured", "'pip'"],
+        ),
     ],
     ids=[
         "action",
@@ -272,6 +287,7 @@ def test_unknown_environment_variable_is_named() -> None:
         "ci-output",
         "ci-output-bool",
         "env-ci-output",
+        "serial-uninstaller",
     ],
 )
 def test_invalid_value_names_key_and_value(
