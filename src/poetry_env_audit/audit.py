@@ -185,7 +185,9 @@ def audit_project(
     seams.check_lock(poetry)
     env, target = seams.find_target(poetry, io, own.import_paths)
     changes: list[PlannedChange] = []
-    if env is not None:
+    if env is None:
+        seams.check_fresh(poetry)
+    else:
         changes = seams.operations_to_changes(
             seams.plan_operations(
                 poetry,

@@ -52,8 +52,13 @@ SEAMS: tuple[Seam, ...] = (
     Seam("Env.site_packages.candidates", "directories an install writes to"),
     Seam("Env.paths['stdlib']", "where a PEP 668 EXTERNALLY-MANAGED marker lives"),
     Seam(
-        "Locker.lock_data/is_fresh/locked_repository",
+        "Locker.lock_data/is_fresh",
         "the lock file is present, readable and fresh",
+    ),
+    Seam(
+        "Config.get('installer.re-resolve') read by Installer._do_install (2.x)",
+        "env-audit plans from the lock's markers, without solving",
+        ("2.0.1", "2.2.1", "2.5.1"),
     ),
     Seam(
         "Installer(io, env, package, locker, pool, config, executor=...)",
@@ -229,13 +234,18 @@ def find_target(
 
 
 def check_lock(poetry: Poetry) -> None:
-    """Raise :class:`AuditError` unless the lock is present, readable and fresh."""
+    """Raise :class:`AuditError` unless the lock is present and readable.
+
+    Freshness is Poetry's own first check when it plans (:func:`plan_operations`);
+    :func:`check_fresh` says it in our words. Reading it here as well would
+    parse the lock a second time.
+    """
     locker = poetry.locker
     lock_path = Path(locker.lock)
     if not lock_path.exists():
         raise AuditError(
             f"{lock_path} does not exist.",
-            hint="Run `poetry lock` first; env-audit reads the lock and never solves.",
+            hint="Run `poetry lock` first; env-audit plans from the lock, never from an index.",
         )
     try:
         data = locker.lock_data
@@ -243,8 +253,18 @@ def check_lock(poetry: Poetry) -> None:
             "package" not in data and "metadata" not in data
         ):
             raise RuntimeError("no [metadata] table")
-        fresh = locker.is_fresh()
-        locker.locked_repository()
+    except Exception as exc:
+        raise AuditError(
+            f"{lock_path} could not be read: {_one_line(exc)}.",
+            hint="Regenerate it with `poetry lock`.",
+        ) from exc
+
+
+def check_fresh(poetry: Poetry) -> None:
+    """Raise :class:`AuditError` when the lock is out of date with pyproject.toml."""
+    lock_path = Path(poetry.locker.lock)
+    try:
+        fresh = poetry.locker.is_fresh()
     except Exception as exc:
         raise AuditError(
             f"{lock_path} could not be read: {_one_line(exc)}.",
@@ -292,6 +312,28 @@ class RecordingExecutor:
         return 0
 
 
+class _FromLockMarkers:
+    """Poetry's config with ``installer.re-resolve`` off, for planning only.
+
+    Poetry 2.0 to 2.4 re-resolve the lock by default (2.5 does not); with it
+    off, Poetry's Installer evaluates the markers a 2.1 lock records instead of
+    solving, and falls back to solving for an older lock itself. Poetry 1.8
+    has no such switch and always solves over the lock's packages (never an
+    index).
+    """
+
+    def __init__(self, config: Any) -> None:
+        self._config = config
+
+    def get(self, setting_name: str, default: Any = None) -> Any:
+        if setting_name == "installer.re-resolve":
+            return False
+        return self._config.get(setting_name, default)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._config, name)
+
+
 def plan_operations(
     poetry: Poetry,
     env: Env,
@@ -300,7 +342,10 @@ def plan_operations(
     extras: Sequence[str],
     sync: bool,
 ) -> list[Operation]:
-    """Ask Poetry's Installer what ``poetry install`` would execute (a dry run)."""
+    """Ask Poetry's Installer what ``poetry install`` would execute (a dry run).
+
+    Raises :class:`AuditError` for a stale lock (:func:`check_fresh`).
+    """
     from cleo.io.null_io import NullIO
     from packaging.utils import canonicalize_name
     from poetry.installation.installer import Installer
@@ -312,7 +357,7 @@ def plan_operations(
         poetry.package,
         poetry.locker,
         poetry.pool,
-        poetry.config,
+        _FromLockMarkers(poetry.config),  # type: ignore[arg-type]
         executor=recorder,  # type: ignore[arg-type]
     )
     installer.dry_run(True)
@@ -325,6 +370,7 @@ def plan_operations(
     except AuditError:
         raise
     except Exception as exc:
+        check_fresh(poetry)  # Poetry's ValueError for a stale lock, in our words
         raise AuditError(
             f"Poetry could not plan the install: {_one_line(exc)}."
         ) from exc

@@ -23,6 +23,7 @@ import pytest
 from harness.fakes import build_plugin_wheel
 from harness.interpreters import pip_install
 from harness.poetry import describe
+from harness.poetry import run_poetry
 from harness.poetry import run_python
 from harness.session import Projects
 from harness.snapshot import installed_versions
@@ -34,6 +35,7 @@ from integration._audit import ClonePool
 from integration._audit import ProjectPool
 from integration._audit import closed_port
 from integration._audit import findings_for
+from integration._audit import normalise
 from integration._audit import offline_env
 from integration._audit import requirers
 from integration._audit import run_audit
@@ -469,6 +471,62 @@ def test_policy_from_the_environment_is_honoured(
     finding = the_finding(report, "packaging")
     assert (finding["verdict"], finding["policy"]) == ("breaks", "warn")
     assert (report["verdict"], report["exit_code"]) == ("warn", 0)
+
+
+# --- the prediction is Poetry's own ------------------------------------------------
+
+# One line per operation in Poetry's dry run: "  - Downgrading packaging (24.2 -> 23.0)";
+# a version may be followed by where it came from ("(0.1.0 /path/to.whl)").
+DRY_RUN_OPERATION = re.compile(
+    r"^\s*- (Installing|Updating|Downgrading|Removing) (\S+) \((.*)\)$", re.M
+)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "sync"),
+    [
+        pytest.param("changes-in-place", False, marks=pytest.mark.smoke, id="changes"),
+        pytest.param("downgrade-breaks", False, id="breaks"),
+        pytest.param("sync-removes", True, id="sync"),
+    ],
+)
+def test_prediction_matches_poetrys_own_dry_run(
+    fixture: str, sync: bool, pool: ClonePool, locked: ProjectPool
+) -> None:
+    """env-audit plans without solving where Poetry can (the lock's markers, 2.x):
+    the changes to Poetry's packages it judges are exactly those Poetry's own
+    dry run, plugins disabled and settings untouched, prints."""
+    interp = pool.get("system")
+    project = locked.get(fixture, interp)
+    audit = run_audit(
+        interp, project, *(["--sync"] if sync else []), "--format", "json"
+    )
+    report = audit.report()
+    predicted = {
+        normalise(f["package"]): (f["current"], f["planned"])
+        for f in report["findings"]
+    }
+    assert predicted, audit.describe()
+
+    command = ["install"]
+    if sync:
+        command = ["sync"] if interp.poetry_major >= 2 else ["install", "--sync"]
+    dry = run_poetry(interp, ["--no-plugins", *command, "--dry-run"], cwd=project)
+    assert dry.returncode == 0, describe(dry)
+    poetrys = {normalise(n["package"]) for n in report["poetry"]["needs"]} | {"poetry"}
+    poetrys |= {normalise(p) for p in report["poetry"]["plugins"]}
+    planned: dict[str, tuple[str | None, str | None]] = {}
+    for verb, name, versions in DRY_RUN_OPERATION.findall(dry.stdout):
+        if normalise(name) not in poetrys:
+            continue
+        sides = [side.split()[0] for side in versions.split(" -> ")]
+        if verb == "Installing":
+            planned[normalise(name)] = (None, sides[0])
+        elif verb == "Removing":
+            planned[normalise(name)] = (sides[0], None)
+        else:
+            planned[normalise(name)] = (sides[0], sides[1])
+    assert predicted == planned, describe(dry)
 
 
 # --- changes nothing, needs nothing ------------------------------------------------
