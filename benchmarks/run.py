@@ -14,7 +14,8 @@ next to the figures.
   installed already, with / without the plugin, for an isolated Poetry (project
   venv) and a shared one (``virtualenvs.create = false``).
 - ``audit-300``: ``poetry env-audit`` / ``poetry install --dry-run`` on a lock
-  of 300 packages (synthetic wheels served by the local index).
+  of 300 packages (synthetic wheels served by the local index), also net of
+  Poetry's own start-up (``poetry --version``), which both commands pay.
 - ``serialise``: a fresh install of 40 packages, 3 of them Poetry's own changed
   in place, in a shared environment: (a) parallel without the plugin, (b) with
   the plugin serialising Poetry's 3, (c) ``installer.parallel = false``.
@@ -272,12 +273,13 @@ class Bench:
         return self.rounds_of(
             Result(
                 "env-audit vs install --dry-run, 300 locked packages",
-                ["env-audit", "dry-run"],
+                ["env-audit", "dry-run", "start-up"],
                 target="well under 1",
             ),
             {
                 "env-audit": lambda: self.timed(interp, ["env-audit"], copy, ok=(0, 1)),
                 "dry-run": lambda: self.timed(interp, ["install", "--dry-run"], copy),
+                "start-up": lambda: self.timed(interp, ["--version"], copy),
             },
         )
 
@@ -366,10 +368,29 @@ def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
                     f"{result.median(base):.3f} s",
                     f"{statistics.median(ratios):.3f}",
                     f"{min(ratios):.3f} .. {max(ratios):.3f}",
-                    result.target,
+                    result.target if variant != "start-up" else "(Poetry's floor)",
                 )
             )
+        if "start-up" in result.variants:
+            out.append(beyond_start_up(result, "env-audit", base))
     return out
+
+
+def beyond_start_up(result: Result, variant: str, base: str) -> tuple[str, ...]:
+    """Time each command spends after Poetry started (``poetry --version``)."""
+    floor = result.times["start-up"]
+    mine = [t - f for t, f in zip(result.times[variant], floor)]
+    theirs = [t - f for t, f in zip(result.times[base], floor)]
+    ratios = [a / b for a, b in zip(mine, theirs)]
+    return (
+        result.name,
+        f"{variant} / {base}, beyond start-up",
+        f"{statistics.median(mine):.3f} s",
+        f"{statistics.median(theirs):.3f} s",
+        f"{statistics.median(mine) / statistics.median(theirs):.3f}",
+        f"{min(ratios):.3f} .. {max(ratios):.3f}",
+        result.target,
+    )
 
 
 HEADERS = (
