@@ -439,6 +439,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="delay every request to the local index by MS milliseconds (a remote index)",
+    )
+    parser.add_argument(
         "--builtin-uninstall",
         action="store_true",
         help="every variant with Poetry >= 2.5's installer.builtin-uninstall",
@@ -453,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(scratch, args.rounds)
         if args.builtin_uninstall:
             bench.extra_env["POETRY_INSTALLER_BUILTIN_UNINSTALL"] = "true"
-        with serve(scratch / "index") as server:
+        with serve(scratch / "index", latency=args.latency / 1000) as server:
             bench.index_url = server.url
             steps: dict[str, Callable[[], Result]] = {
                 "activation": bench.activation,
@@ -469,8 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"bench: {name} ({args.rounds} rounds)", file=sys.stderr, flush=True
                 )
                 results.append(steps[name]())
+        latency = f", index latency {args.latency:g} ms" if args.latency else ""
         print(
-            f"Measured on {machine()}, {args.rounds} rounds, medians and per-round spread."
+            f"Measured on {machine()}{latency}, {args.rounds} rounds,"
+            " medians and per-round spread."
         )
         print(render(rows(results), markdown=args.markdown))
     finally:

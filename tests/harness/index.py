@@ -7,6 +7,7 @@ import html
 import os
 import shutil
 import threading
+import time
 import zipfile
 from email.parser import HeaderParser
 from functools import partial
@@ -131,16 +132,26 @@ def _page(title: str, body: str) -> str:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
+    #: Seconds each request waits before it is answered (a remote index's
+    #: round trip; benchmarks only).
+    latency = 0.0
+
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+    def handle_one_request(self) -> None:
+        if self.latency:
+            time.sleep(self.latency)
+        super().handle_one_request()
 
 
 class IndexServer:
     """The index under *root* served on 127.0.0.1 (random port) from a daemon
     thread.  Use as a context manager; ``url`` ends with ``/simple/``."""
 
-    def __init__(self, root: Path) -> None:
-        handler = partial(_QuietHandler, directory=str(root))
+    def __init__(self, root: Path, *, latency: float = 0.0) -> None:
+        handler_class = type("_Handler", (_QuietHandler,), {"latency": latency})
+        handler = partial(handler_class, directory=str(root))
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -175,6 +186,9 @@ class IndexServer:
         self.stop()
 
 
-def serve(root: Path) -> IndexServer:
-    """``with serve(root) as server: ... server.url ...``"""
-    return IndexServer(root)
+def serve(root: Path, *, latency: float = 0.0) -> IndexServer:
+    """``with serve(root) as server: ... server.url ...``
+
+    *latency* (seconds) delays every request, as a remote index would.
+    """
+    return IndexServer(root, latency=latency)
