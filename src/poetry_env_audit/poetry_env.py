@@ -2,7 +2,7 @@
 
 Everything here reads package metadata with :mod:`importlib.metadata` and
 evaluates requirements with :mod:`packaging`; nothing imports Poetry. The pure
-part (:func:`resolve_closure`, :func:`unsatisfied`) works on plain
+part (:func:`resolve_closure`) works on plain
 :class:`DistInfo` records so that tests can feed it small tables.
 """
 
@@ -325,13 +325,6 @@ def resolve_closure(
                     ),
                 )
     return Closure(needed=tuple(needed), problems=tuple(problems.values()))
-
-
-def unsatisfied(
-    state: Mapping[str, str | None], edges: Iterable[tuple[str, RequiredBy]]
-) -> list[tuple[str, RequiredBy]]:
-    """The ``(package, edge)`` pairs whose requirement ``state`` does not meet."""
-    return [(name, edge) for name, edge in edges if not edge.allows(state.get(name))]
 
 
 # ------------------------------------------------------------------ reading disk

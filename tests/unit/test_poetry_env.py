@@ -16,7 +16,6 @@ from poetry_env_audit.poetry_env import classify_installation
 from poetry_env_audit.poetry_env import externally_managed_message
 from poetry_env_audit.poetry_env import resolve_closure
 from poetry_env_audit.poetry_env import scan_distributions
-from poetry_env_audit.poetry_env import unsatisfied
 from poetry_env_audit.poetry_env import vendored_dists
 from poetry_env_audit.poetry_env import version_satisfies
 
@@ -351,14 +350,6 @@ def test_missing_root_is_needed_but_not_a_problem() -> None:
     needed, problems = closure_of([dist("packaging", "25.0")])
     assert needed == {"poetry": (None, ("poetry",))}
     assert problems == []
-
-
-def test_unsatisfied_lists_the_unmet_edges() -> None:
-    edge = RequiredBy("poetry", "2.5.1", "packaging>=24.2", ">=24.2")
-    state: dict[str, str | None] = {"packaging": "24.1", "dulwich": None}
-    assert unsatisfied(state, [("packaging", edge)]) == [("packaging", edge)]
-    assert unsatisfied({"packaging": "25.0"}, [("packaging", edge)]) == []
-    assert unsatisfied({}, [("packaging", edge)]) == [("packaging", edge)]
 
 
 def test_required_by_and_problem_describe_themselves() -> None:
