@@ -154,6 +154,11 @@ def run_poetry(
     )
 
 
+def sync_args(interp: Interpreter) -> list[str]:
+    """Poetry's synchronising install: ``sync`` on 2.x, ``install --sync`` on 1.8."""
+    return ["sync"] if interp.poetry_major >= 2 else ["install", "--sync"]
+
+
 def describe(result: subprocess.CompletedProcess[str]) -> str:
     """A failure message: the command, its exit code and its output."""
     command = " ".join(str(a) for a in result.args)

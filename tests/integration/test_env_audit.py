@@ -25,6 +25,7 @@ from harness.interpreters import pip_install
 from harness.poetry import describe
 from harness.poetry import run_poetry
 from harness.poetry import run_python
+from harness.poetry import sync_args
 from harness.session import Projects
 from harness.snapshot import installed_versions
 from harness.snapshot import snapshot_diff
@@ -508,9 +509,7 @@ def test_prediction_matches_poetrys_own_dry_run(
     }
     assert predicted, audit.describe()
 
-    command = ["install"]
-    if sync:
-        command = ["sync"] if interp.poetry_major >= 2 else ["install", "--sync"]
+    command = sync_args(interp) if sync else ["install"]
     dry = run_poetry(interp, ["--no-plugins", *command, "--dry-run"], cwd=project)
     assert dry.returncode == 0, describe(dry)
     poetrys = {normalise(n["package"]) for n in report["poetry"]["needs"]} | {"poetry"}

@@ -20,6 +20,7 @@ from harness.fault_hooks import TRACE
 from harness.fault_hooks import install_faults
 from harness.poetry import describe
 from harness.poetry import run_poetry
+from harness.poetry import sync_args
 from harness.session import discard
 from harness.session import private_clone
 from harness.snapshot import check_consistency
@@ -62,10 +63,6 @@ def project_files(project: Path) -> dict[str, bytes]:
         for name in ("pyproject.toml", "poetry.lock")
         if (project / name).exists()
     }
-
-
-def sync_args(interp: Interpreter) -> list[str]:
-    return ["sync"] if interp.poetry_major >= 2 else ["install", "--sync"]
 
 
 def poetry_requirement(interp: Interpreter, name: str) -> str:
