@@ -254,10 +254,7 @@ def check_lock(poetry: Poetry) -> None:
         ):
             raise RuntimeError("no [metadata] table")
     except Exception as exc:
-        raise AuditError(
-            f"{lock_path} could not be read: {_one_line(exc)}.",
-            hint="Regenerate it with `poetry lock`.",
-        ) from exc
+        raise _unreadable(lock_path, exc) from exc
 
 
 def check_fresh(poetry: Poetry) -> None:
@@ -266,16 +263,20 @@ def check_fresh(poetry: Poetry) -> None:
     try:
         fresh = poetry.locker.is_fresh()
     except Exception as exc:
-        raise AuditError(
-            f"{lock_path} could not be read: {_one_line(exc)}.",
-            hint="Regenerate it with `poetry lock`.",
-        ) from exc
+        raise _unreadable(lock_path, exc) from exc
     if not fresh:
         raise AuditError(
             f"{lock_path} is out of date with pyproject.toml; auditing it would need"
             " a new solve over the network.",
             hint="Run `poetry lock` to bring it up to date.",
         )
+
+
+def _unreadable(lock_path: Path, exc: BaseException) -> AuditError:
+    return AuditError(
+        f"{lock_path} could not be read: {_one_line(exc)}.",
+        hint="Regenerate it with `poetry lock`.",
+    )
 
 
 def _one_line(exc: BaseException) -> str:
