@@ -15,8 +15,11 @@ from packaging.utils import canonicalize_name
 
 from poetry_env_audit import remedies
 from poetry_env_audit.findings import EnvFinding
+from poetry_env_audit.findings import EnvKind
+from poetry_env_audit.findings import Verdict
 from poetry_env_audit.findings import evaluate
 from poetry_env_audit.findings import with_policy
+from poetry_env_audit.plan import Action
 from poetry_env_audit.policy import SEVERITY
 from poetry_env_audit.policy import PolicyAction
 from poetry_env_audit.report import Report
@@ -30,10 +33,10 @@ if TYPE_CHECKING:
     from poetry.poetry import Poetry
 
     from poetry_env_audit.findings import Finding
+    from poetry_env_audit.findings import Holder
     from poetry_env_audit.plan import PlannedChange
     from poetry_env_audit.poetry_env import PoetryEnvironment
     from poetry_env_audit.policy import Policy
-    from poetry_env_audit.seams import Holder
     from poetry_env_audit.target import TargetEnvironment
 
 HoldersFor = Callable[[str, str], "Sequence[Holder]"]
@@ -58,19 +61,19 @@ def environment_findings(
     if target.shared:
         out.append(
             EnvFinding(
-                kind="shared",
+                kind=EnvKind.SHARED,
                 message=(
                     f"Poetry {poetry.version} runs from {', '.join(target.shared_dirs)},"
                     f" the environment this command installs into ({target.reason})."
                 ),
-                policy=policy.action("shared"),
+                policy=policy.action(EnvKind.SHARED),
                 remedies=remedies.for_shared(poetry, target),
             )
         )
     elif not poetry.installation.isolated:
         out.append(
             EnvFinding(
-                kind="not-isolated",
+                kind=EnvKind.NOT_ISOLATED,
                 message=(
                     f"Poetry {poetry.version} is installed in"
                     f" {poetry.installation.describe()} at {poetry.prefix}; this"
@@ -86,10 +89,10 @@ def environment_findings(
     if marker:
         out.append(
             EnvFinding(
-                kind="externally-managed",
+                kind=EnvKind.EXTERNALLY_MANAGED,
                 message=f"{target.python or target.path} is externally managed: "
                 + " ".join(marker.split()),
-                policy=policy.action("externally-managed"),
+                policy=policy.action(EnvKind.EXTERNALLY_MANAGED),
                 remedies=remedies.for_shared(poetry, target),
             )
         )
@@ -97,9 +100,9 @@ def environment_findings(
         spec = problem.required_by.specifier if problem.required_by else ""
         out.append(
             EnvFinding(
-                kind="inconsistent",
+                kind=EnvKind.INCONSISTENT,
                 message=f"Poetry's environment is already inconsistent: {problem.detail}.",
-                policy=policy.action("inconsistent"),
+                policy=policy.action(EnvKind.INCONSISTENT),
                 remedies=(remedies.repair(poetry, problem.package, spec),),
             )
         )
@@ -137,14 +140,14 @@ def assess(
     judged = evaluate(poetry, target, changes)
     # A plain install is a way out of removals only if it would not be refused too.
     plain_install_passes = not any(
-        f.verdict.value == "breaks" and f.action.value != "remove" for f in judged
+        f.verdict is Verdict.BREAKS and f.action is not Action.REMOVE for f in judged
     )
     for finding in judged:
         holders = (
             holders_for(
                 canonicalize_name(finding.package), remedies.poetry_specifier(finding)
             )
-            if finding.verdict.value == "breaks"
+            if finding.verdict is Verdict.BREAKS
             else ()
         )
         findings.append(
@@ -178,18 +181,24 @@ def audit_project(
     poetry: Poetry, io: IO, options: AuditOptions, policy: Policy
 ) -> Report:
     """``poetry env-audit``: predict what installing the lock would do, and judge it."""
-    from poetry_env_audit import seams
     from poetry_env_audit.poetry_env import inspect_poetry_environment
+    from poetry_env_audit.seams.environment import find_target
+    from poetry_env_audit.seams.plan import check_fresh
+    from poetry_env_audit.seams.plan import check_lock
+    from poetry_env_audit.seams.plan import operations_to_changes
+    from poetry_env_audit.seams.plan import plan_operations
+    from poetry_env_audit.seams.plan import project_holders
+    from poetry_env_audit.seams.project import project_dir
 
     own = inspect_poetry_environment()
-    seams.check_lock(poetry)
-    env, target = seams.find_target(poetry, io, own.import_paths)
+    check_lock(poetry)
+    env, target = find_target(poetry, io, own.import_paths)
     changes: list[PlannedChange] = []
     if env is None:
-        seams.check_fresh(poetry)
+        check_fresh(poetry)
     else:
-        changes = seams.operations_to_changes(
-            seams.plan_operations(
+        changes = operations_to_changes(
+            plan_operations(
                 poetry,
                 env,
                 groups=options.groups,
@@ -199,7 +208,7 @@ def audit_project(
         )
 
     def holders_for(name: str, specifier: str) -> Sequence[Holder]:
-        return seams.project_holders(poetry, name, specifier)
+        return project_holders(poetry, name, specifier)
 
     return assess(
         poetry=own,
@@ -207,6 +216,6 @@ def audit_project(
         changes=changes,
         policy=policy,
         holders_for=holders_for,
-        project=str(seams.project_dir(poetry)),
+        project=str(project_dir(poetry)),
         sync=options.sync,
     )

@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-from enum import Enum
 from pathlib import Path
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from poetry_env_audit.errors import AuditError
-from poetry_env_audit.render import Format
+from poetry_env_audit.render.formats import Format
+from poetry_env_audit.values import StrEnum
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-class CISystem(str, Enum):
+class CISystem(StrEnum):
     GITHUB = "github"
     GITLAB = "gitlab"
     AZURE = "azure"
     GENERIC = "generic"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: What each CI system sets in every job (its documentation), checked in this order.

@@ -10,13 +10,13 @@ from typing import ClassVar
 from cleo.helpers import option
 from poetry.console.commands.group_command import GroupCommand
 
-from poetry_env_audit.render import FORMATS
+from poetry_env_audit.render.formats import FORMATS
 from poetry_env_audit.report import EXIT_ERROR
 
 if TYPE_CHECKING:
     from poetry.poetry import Poetry
 
-    from poetry_env_audit.render import Format
+    from poetry_env_audit.render.formats import Format
     from poetry_env_audit.report import Report
 
 
@@ -88,11 +88,13 @@ class EnvAuditCommand(GroupCommand):
 
     def _handle(self) -> int:
         from poetry_env_audit import ci
-        from poetry_env_audit import seams
         from poetry_env_audit.audit import AuditOptions
         from poetry_env_audit.audit import audit_project
         from poetry_env_audit.errors import AuditError
         from poetry_env_audit.policy import load_policy
+        from poetry_env_audit.seams.project import activated_groups
+        from poetry_env_audit.seams.project import load_poetry
+        from poetry_env_audit.seams.project import project_table
 
         raw_fmt = self.option("format")
         fmt = str(raw_fmt).strip().lower() if raw_fmt is not None else None
@@ -102,8 +104,8 @@ class EnvAuditCommand(GroupCommand):
             )
         if self.option("extras") and self.option("all-extras"):
             raise AuditError("--extras and --all-extras cannot be used together.")
-        poetry = seams.load_poetry(self)
-        policy = load_policy(seams.project_table(poetry), os.environ)  # type: ignore[arg-type]
+        poetry = load_poetry(self)
+        policy = load_policy(project_table(poetry), os.environ)  # type: ignore[arg-type]
         extras: list[str] = []
         if self.option("all-extras"):
             extras = [str(e) for e in poetry.package.extras]
@@ -111,7 +113,7 @@ class EnvAuditCommand(GroupCommand):
             for value in self.option("extras") or []:
                 extras.extend(value.split())
         options = AuditOptions(
-            groups=seams.activated_groups(self),
+            groups=activated_groups(self),
             extras=tuple(extras),
             sync=bool(self.option("sync")),
         )
@@ -121,20 +123,16 @@ class EnvAuditCommand(GroupCommand):
 
     def _write(self, report: Report, fmt: Format, poetry: Poetry) -> None:
         """``--output`` first (a path that cannot be written is exit 2), then ``fmt``."""
-        from cleo.io.outputs.output import Type
-
         from poetry_env_audit import ci
-        from poetry_env_audit import seams
-        from poetry_env_audit.render import compose
+        from poetry_env_audit.console import write_chunks
+        from poetry_env_audit.render.compose import compose
+        from poetry_env_audit.seams.project import project_dir
 
         if self.option("output"):
             from poetry_env_audit.render.json import render as render_json
 
             ci.write_report_file(str(self.option("output")), render_json(report) + "\n")
-        lock = seams.project_dir(poetry) / "poetry.lock"
+        lock = project_dir(poetry) / "poetry.lock"
         lock_path, lock_lines = ci.lock_lines_for(fmt, lock, os.environ)
-        for chunk in compose(report, fmt, lock_path=lock_path, lock_lines=lock_lines):
-            if chunk.raw:
-                self.io.write_line(chunk.text, type=Type.RAW)
-            else:
-                self.line(chunk.text)
+        chunks = compose(report, fmt, lock_path=lock_path, lock_lines=lock_lines)
+        write_chunks(self.io, chunks, stderr=False)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import replace
-from enum import Enum
 from typing import TYPE_CHECKING
 
 from poetry_env_audit.plan import Action
 from poetry_env_audit.poetry_env import DistInfo
 from poetry_env_audit.poetry_env import resolve_closure
+from poetry_env_audit.values import StrEnum
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,18 +27,36 @@ if TYPE_CHECKING:
     from poetry_env_audit.target import TargetEnvironment
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     BREAKS = "breaks"
     CHANGES = "changes"
 
-    def __str__(self) -> str:
-        return self.value
+
+class EnvKind(StrEnum):
+    """What an environment finding is about; also its policy key (but ``not-isolated``)."""
+
+    SHARED = "shared"
+    NOT_ISOLATED = "not-isolated"
+    EXTERNALLY_MANAGED = "externally-managed"
+    INCONSISTENT = "inconsistent"
 
 
 @dataclass(frozen=True)
 class Remedy:
     title: str
     command: str | None = None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Something in the project that constrains a package: who, and how.
+
+    ``allows`` says whether the constraint leaves room for what Poetry needs.
+    """
+
+    who: str
+    constraint: str
+    allows: bool
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,7 @@ class Finding:
 class EnvFinding:
     """A finding about the setting: shared, externally managed, inconsistent."""
 
-    kind: str
+    kind: EnvKind
     message: str
     policy: PolicyAction | None = None
     remedies: tuple[Remedy, ...] = ()

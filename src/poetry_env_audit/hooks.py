@@ -4,14 +4,15 @@ Poetry's installing commands."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from typing import Any
 
 if TYPE_CHECKING:
     from cleo.events.event import Event
     from cleo.events.event_dispatcher import EventDispatcher
 
+    from poetry_env_audit.guard import InstallGuard
 
-_GUARDS: dict[int, Any] = {}
+
+_GUARDS: dict[int, InstallGuard] = {}
 
 
 def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> None:
@@ -27,10 +28,10 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
 
 
 def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> None:
+    from poetry_env_audit.seams.command import is_installer_command
+
     command = getattr(event, "command", None)
-    if command is None or not any(
-        cls.__name__ == "InstallerCommand" for cls in type(command).__mro__
-    ):
+    if command is None or not is_installer_command(command):
         return
     try:
         from poetry_env_audit.guard import attach

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from packaging.utils import canonicalize_name
+
 if TYPE_CHECKING:
     import os
 
@@ -41,10 +43,6 @@ class _CorruptLockError(Exception):
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _WS = " \t"
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _basic_string_end(line: str, start: int) -> int:
@@ -191,7 +189,9 @@ def _entries(text: str) -> list[LockEntry]:
     def close() -> None:
         if start is not None and name is not None:
             entries.append(
-                LockEntry(name=_canonical(name[0]), version=version, line=name[1])
+                LockEntry(
+                    name=canonicalize_name(name[0]), version=version, line=name[1]
+                )
             )
 
     depth = 0

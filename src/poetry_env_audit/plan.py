@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
 
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from poetry_env_audit.values import StrEnum
 
-class Action(str, Enum):
+
+class Action(StrEnum):
     INSTALL = "install"
     UPGRADE = "upgrade"
     DOWNGRADE = "downgrade"
     REINSTALL = "reinstall"
     REMOVE = "remove"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

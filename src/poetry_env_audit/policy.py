@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_env_audit.errors import ConfigError
+from poetry_env_audit.values import StrEnum
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -22,14 +22,11 @@ ENV_PREFIX = "POETRY_ENV_AUDIT_"
 TABLE = "[tool.poetry-env-audit]"
 
 
-class PolicyAction(str, Enum):
+class PolicyAction(StrEnum):
     BLOCK = "block"
     SERIALISE = "serialise"
     WARN = "warn"
     OFF = "off"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: Severity order used to compute the verdict of a whole run.
@@ -40,16 +37,20 @@ SEVERITY = {
     PolicyAction.BLOCK: 3,
 }
 
-ALL_ACTIONS = tuple(PolicyAction)
-ENV_ACTIONS = (PolicyAction.BLOCK, PolicyAction.WARN, PolicyAction.OFF)
+ALL_ACTIONS = tuple(a.value for a in PolicyAction)
+ENV_ACTIONS = tuple(
+    a.value for a in (PolicyAction.BLOCK, PolicyAction.WARN, PolicyAction.OFF)
+)
 
 
 @dataclass(frozen=True)
 class Key:
+    """One setting: the only place its default and its allowed values are stored."""
+
     name: str
-    kind: str  # "action" | "bool" | "float"
+    kind: str  # "action" | "bool" | "choice" | "float"
     default: Any
-    allowed: tuple[PolicyAction, ...] = ()
+    allowed: tuple[str, ...] = ()  # the values of an "action" or "choice" key
     doc: str = ""
 
 
@@ -100,14 +101,14 @@ KEYS: tuple[Key, ...] = (
         "ci-output",
         "choice",
         "auto",
-        (),
+        ("auto", "off"),
         "auto: also write findings in the CI system's own format when one is detected; off: never",
     ),
     Key(
         "serial-uninstaller",
         "choice",
         "builtin",
-        (),
+        ("builtin", "configured"),
         "builtin: serialised swaps remove the old files with Poetry's in-process"
         " uninstaller where Poetry has one (2.5+); configured: as installer.builtin-uninstall says",
     ),
@@ -126,10 +127,6 @@ KEYS: tuple[Key, ...] = (
         "seconds to wait for another Poetry process's environment lock before failing",
     ),
 )
-CHOICES = {
-    "ci-output": ("auto", "off"),
-    "serial-uninstaller": ("builtin", "configured"),
-}
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -138,19 +135,22 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 @dataclass(frozen=True)
 class Policy:
+    """A run's settings; :func:`load_policy` fills every field from :data:`KEYS`."""
+
     actions: Mapping[str, PolicyAction]
-    strict: bool = False
-    ci_output: str = "auto"
-    serial_uninstaller: str = "builtin"
-    lock: bool = True
-    lock_timeout: float = 300.0
+    strict: bool
+    ci_output: str
+    serial_uninstaller: str
+    lock: bool
+    lock_timeout: float
 
     def action(self, kind: str) -> PolicyAction:
-        return self.actions[kind]
+        """The action for a policy key (a finding's kind is one: ``str()`` gives the key)."""
+        return self.actions[str(kind)]
 
 
 def default_policy() -> Policy:
-    return Policy(actions={k.name: k.default for k in KEYS if k.kind == "action"})
+    return load_policy(None, {})
 
 
 def _coerce(key: Key, value: object, where: str) -> Any:
@@ -161,11 +161,10 @@ def _coerce(key: Key, value: object, where: str) -> Any:
             return value.strip().lower() in _TRUE
         raise ConfigError(f"{where}: {key.name} must be true or false, not {value!r}.")
     if key.kind == "choice":
-        choices = CHOICES[key.name]
         text = str(value).strip().lower() if isinstance(value, str) else None
-        if text not in choices:
+        if text not in key.allowed:
             raise ConfigError(
-                f"{where}: {key.name} must be one of {', '.join(choices)}, not {value!r}."
+                f"{where}: {key.name} must be one of {', '.join(key.allowed)}, not {value!r}."
             )
         return text
     if key.kind == "float":
@@ -187,12 +186,11 @@ def _coerce(key: Key, value: object, where: str) -> Any:
     text = str(value).strip().lower() if isinstance(value, str) else None
     if text == "serialize":
         text = "serialise"
-    allowed = {a.value: a for a in key.allowed}
-    if text not in allowed:
+    if text not in key.allowed:
         raise ConfigError(
-            f"{where}: {key.name} must be one of {', '.join(allowed)}, not {value!r}."
+            f"{where}: {key.name} must be one of {', '.join(key.allowed)}, not {value!r}."
         )
-    return allowed[text]
+    return PolicyAction(text)
 
 
 def load_policy(

@@ -12,15 +12,17 @@ from packaging.version import InvalidVersion
 from packaging.version import Version
 
 from poetry_env_audit.findings import Remedy
+from poetry_env_audit.findings import Verdict
 from poetry_env_audit.plan import Action
+from poetry_env_audit.target import TargetReason
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from poetry_env_audit.findings import Finding
+    from poetry_env_audit.findings import Holder
     from poetry_env_audit.poetry_env import PoetryEnvironment
     from poetry_env_audit.poetry_env import RequiredBy
-    from poetry_env_audit.seams import Holder
     from poetry_env_audit.target import TargetEnvironment
 
 OWN_NAME = "poetry-env-audit"
@@ -85,17 +87,17 @@ def _required_by(poetry: PoetryEnvironment, name: str) -> tuple[RequiredBy, ...]
 
 
 def use_a_venv(target: TargetEnvironment) -> Remedy | None:
-    if target.reason == "virtualenvs.create = false":
+    if target.reason is TargetReason.CREATE_FALSE:
         return Remedy(
             title="Let Poetry create a virtualenv for the project",
             command="poetry config virtualenvs.create true --local",
         )
-    if target.reason == "VIRTUAL_ENV":
+    if target.reason is TargetReason.VIRTUAL_ENV:
         return Remedy(
             title="Do not install into the virtualenv that holds Poetry",
             command="env -u VIRTUAL_ENV poetry install",
         )
-    if target.reason == "CONDA_PREFIX":
+    if target.reason is TargetReason.CONDA_PREFIX:
         return Remedy(
             title="Do not install into the conda environment that holds Poetry",
             command="conda deactivate && poetry install",
@@ -170,7 +172,7 @@ def for_package(
     remedies: list[Remedy] = []
     # Aligning the lock makes sense for Poetry's dependencies, not for Poetry itself.
     itself = finding.package.lower() in ("poetry", "poetry-core")
-    if finding.verdict.value == "breaks" and not itself:
+    if finding.verdict is Verdict.BREAKS and not itself:
         removal_by_sync = finding.action is Action.REMOVE and not (
             command or ""
         ).startswith("poetry remove")

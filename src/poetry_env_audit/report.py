@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import TYPE_CHECKING
+
+from poetry_env_audit.policy import PolicyAction
+from poetry_env_audit.values import StrEnum
 
 if TYPE_CHECKING:
     from poetry_env_audit.findings import EnvFinding
@@ -14,14 +16,11 @@ if TYPE_CHECKING:
     from poetry_env_audit.target import TargetEnvironment
 
 
-class RunVerdict(str, Enum):
+class RunVerdict(StrEnum):
     BLOCK = "block"
     SERIALISE = "serialise"
     WARN = "warn"
     OK = "ok"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 EXIT_OK = 0
@@ -46,8 +45,4 @@ class Report:
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
-        return tuple(
-            f
-            for f in self.findings
-            if f.policy is not None and f.policy.value == "block"
-        )
+        return tuple(f for f in self.findings if f.policy is PolicyAction.BLOCK)

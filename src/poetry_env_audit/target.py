@@ -7,8 +7,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from poetry_env_audit.values import StrEnum
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+
+class TargetKind(StrEnum):
+    SYSTEM = "system"
+    VENV = "venv"
+    CONDA = "conda"
+    NEW_VENV = "new-venv"  # Poetry would create one: nothing there yet
+    POETRY = "poetry"  # Poetry's own environment (``poetry self``)
+
+
+class TargetReason(StrEnum):
+    """Why Poetry installs into the target (what the user set, as Poetry reads it)."""
+
+    CREATE_FALSE = "virtualenvs.create = false"
+    VIRTUAL_ENV = "VIRTUAL_ENV"
+    CONDA_PREFIX = "CONDA_PREFIX"
+    IN_PROJECT = "in-project .venv"
+    MANAGED = "managed virtualenv"
+    NEW_VENV = "Poetry would create a new virtualenv"
+    SELF = "poetry self"
 
 
 @dataclass(frozen=True)
@@ -22,8 +44,8 @@ class TargetEnvironment:
 
     path: str
     python: str | None
-    kind: str  # system | venv | conda | new-venv | poetry
-    reason: str
+    kind: TargetKind
+    reason: TargetReason
     site_dirs: tuple[str, ...]
     shared_dirs: tuple[str, ...]
     externally_managed: str | None = None
@@ -34,7 +56,7 @@ class TargetEnvironment:
 
     @property
     def exists(self) -> bool:
-        return self.kind != "new-venv"
+        return self.kind is not TargetKind.NEW_VENV
 
 
 def real_dirs(paths: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:

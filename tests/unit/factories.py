@@ -15,6 +15,8 @@ from poetry_env_audit.poetry_env import Installation
 from poetry_env_audit.poetry_env import PoetryEnvironment
 from poetry_env_audit.poetry_env import resolve_closure
 from poetry_env_audit.target import TargetEnvironment
+from poetry_env_audit.target import TargetKind
+from poetry_env_audit.target import TargetReason
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -129,8 +131,8 @@ def target(
     return TargetEnvironment(
         path=path,
         python=python,
-        kind=kind,
-        reason=reason,
+        kind=TargetKind(kind),
+        reason=TargetReason(reason),
         site_dirs=site_dirs,
         shared_dirs=site_dirs if shared else (),
         externally_managed=externally_managed,

@@ -16,7 +16,9 @@ from poetry_env_audit.audit import assess
 from poetry_env_audit.audit import environment_findings
 from poetry_env_audit.audit import run_verdict
 from poetry_env_audit.findings import EnvFinding
+from poetry_env_audit.findings import EnvKind
 from poetry_env_audit.findings import Finding
+from poetry_env_audit.findings import Holder
 from poetry_env_audit.findings import Verdict
 from poetry_env_audit.plan import Action
 from poetry_env_audit.plan import PlannedChange
@@ -26,8 +28,7 @@ from poetry_env_audit.policy import load_policy
 from poetry_env_audit.report import EXIT_BLOCK
 from poetry_env_audit.report import EXIT_OK
 from poetry_env_audit.report import RunVerdict
-from poetry_env_audit.seams import Holder
-from poetry_env_audit.seams import project_holders
+from poetry_env_audit.seams.plan import project_holders
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -351,7 +352,7 @@ def _finding(policy: PolicyAction | None) -> Finding:
 
 
 def _env_finding(policy: PolicyAction | None) -> EnvFinding:
-    return EnvFinding(kind="shared", message="", policy=policy)
+    return EnvFinding(kind=EnvKind.SHARED, message="", policy=policy)
 
 
 @pytest.mark.parametrize(

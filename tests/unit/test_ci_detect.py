@@ -15,7 +15,7 @@ from poetry_env_audit.errors import AuditError
 from poetry_env_audit.lockfile import lock_entries
 from poetry_env_audit.lockfile import package_lines
 from poetry_env_audit.lockfile import read_package_lines
-from poetry_env_audit.render import Format
+from poetry_env_audit.render.formats import Format
 
 # ----------------------------------------------------------------- detect
 
@@ -102,7 +102,7 @@ def test_policy_env_var_turns_ci_output_off() -> None:
 
 
 def test_formats_list() -> None:
-    from poetry_env_audit.render import FORMATS
+    from poetry_env_audit.render.formats import FORMATS
 
     assert FORMATS == ("text", "json", "github", "azure", "gitlab")
     assert {f for f in Format if f.annotates} == {Format.GITHUB, Format.AZURE}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -342,3 +343,44 @@ def test_strict_requested_never_raises(
     table: object, environ: dict[str, str], expected: bool
 ) -> None:
     assert strict_requested(table, environ) is expected
+
+
+# --------------------------------------------------------- README, Configuration
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+README_ROW = re.compile(
+    r"^\| `(?P<name>[a-z-]+)` \| (?P<type>[^|]+(?:\\\|[^|]+)*) \| (?P<default>[^|]+) \|"
+)
+
+
+def _readme_rows() -> dict[str, tuple[str, str]]:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        match = README_ROW.match(line)
+        if match:
+            rows[match["name"]] = (match["type"].strip(), match["default"].strip())
+    return rows
+
+
+def _shown_default(value: object) -> str:
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{value}`"
+
+
+def test_readme_configuration_table_matches_the_keys() -> None:
+    """The table users read is the one the code enforces: every key, its values
+    and its default, nothing else."""
+    rows = _readme_rows()
+    assert list(rows) == [key.name for key in KEYS]
+    for key in KEYS:
+        kind, default = rows[key.name]
+        assert default == _shown_default(key.default), key.name
+        if key.allowed:
+            assert kind == r" \| ".join(f"`{v}`" for v in key.allowed), key.name
+        else:
+            assert kind.split()[0] == {"bool": "bool", "float": "float"}[key.kind]

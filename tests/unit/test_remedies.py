@@ -8,6 +8,7 @@ from factories import poetry_env
 from factories import target
 
 from poetry_env_audit.findings import Finding
+from poetry_env_audit.findings import Holder
 from poetry_env_audit.findings import Remedy
 from poetry_env_audit.findings import Requirer
 from poetry_env_audit.findings import Verdict
@@ -20,7 +21,6 @@ from poetry_env_audit.remedies import isolate_poetry
 from poetry_env_audit.remedies import repair
 from poetry_env_audit.remedies import specifier_of
 from poetry_env_audit.remedies import use_a_venv
-from poetry_env_audit.seams import Holder
 
 if TYPE_CHECKING:
     from poetry_env_audit.poetry_env import PoetryEnvironment

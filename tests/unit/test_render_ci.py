@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from poetry_env_audit.findings import EnvFinding
+from poetry_env_audit.findings import EnvKind
 from poetry_env_audit.findings import Finding
 from poetry_env_audit.findings import Remedy
 from poetry_env_audit.findings import Requirer
@@ -30,27 +31,29 @@ from poetry_env_audit.plan import Action
 from poetry_env_audit.poetry_env import Installation
 from poetry_env_audit.poetry_env import PoetryEnvironment
 from poetry_env_audit.policy import PolicyAction
-from poetry_env_audit.render import Annotation
-from poetry_env_audit.render import Chunk
-from poetry_env_audit.render import Format
-from poetry_env_audit.render import Level
-from poetry_env_audit.render import annotations_of
 from poetry_env_audit.render import azure
-from poetry_env_audit.render import compose
 from poetry_env_audit.render import github
 from poetry_env_audit.render import gitlab
-from poetry_env_audit.render import guard_log
-from poetry_env_audit.render import level_of
+from poetry_env_audit.render.annotations import Annotation
+from poetry_env_audit.render.annotations import Level
+from poetry_env_audit.render.annotations import annotations_of
+from poetry_env_audit.render.annotations import level_of
+from poetry_env_audit.render.compose import Chunk
+from poetry_env_audit.render.compose import compose
+from poetry_env_audit.render.compose import guard_log
+from poetry_env_audit.render.formats import Format
 from poetry_env_audit.report import Report
 from poetry_env_audit.report import RunVerdict
 from poetry_env_audit.target import TargetEnvironment
+from poetry_env_audit.target import TargetKind
+from poetry_env_audit.target import TargetReason
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from collections.abc import Sequence
     from typing import Callable
 
-    from poetry_env_audit.render import CIRender
+    from poetry_env_audit.render.annotations import CIRender
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = 1700000000
@@ -94,8 +97,8 @@ def _target(path: str, shared: bool = True) -> TargetEnvironment:
     return TargetEnvironment(
         path=path,
         python=f"{path}/bin/python",
-        kind="system",
-        reason="virtualenvs.create = false",
+        kind=TargetKind.SYSTEM,
+        reason=TargetReason.CREATE_FALSE,
         site_dirs=(site,),
         shared_dirs=(site,) if shared else (),
     )
@@ -154,7 +157,7 @@ def hostile_report() -> Report:
     )
     environment = (
         EnvFinding(
-            kind="shared",
+            kind=EnvKind.SHARED,
             message=f"Poetry 2.1.1 runs from {HOSTILE_DIR}, the environment this command installs into.",
             policy=PolicyAction.WARN,
             remedies=(
@@ -164,12 +167,12 @@ def hostile_report() -> Report:
             ),
         ),
         EnvFinding(
-            kind="externally-managed",
+            kind=EnvKind.EXTERNALLY_MANAGED,
             message="/usr/bin/python3 is externally managed: \x1b[0Ksection_end:1:poetry_env_audit\r\x1b[0K",
             policy=PolicyAction.WARN,
         ),
         EnvFinding(
-            kind="inconsistent",
+            kind=EnvKind.INCONSISTENT,
             message="Poetry's environment is already inconsistent: x.",
             policy=PolicyAction.OFF,
         ),
@@ -197,7 +200,7 @@ def isolated_report() -> Report:
         findings=(),
         environment=(
             EnvFinding(
-                kind="not-isolated",
+                kind=EnvKind.NOT_ISOLATED,
                 message="Poetry 2.1.1 is installed in shared (the system interpreter) at /usr; this project's target does not overlap it.",
                 policy=None,
                 remedies=(Remedy("Install Poetry with pipx", "pipx install poetry"),),
@@ -247,11 +250,29 @@ def as_log(chunks: Sequence[Chunk]) -> str:
     return io.fetch_output()
 
 
+#: Poetry's own styles, so that the plain text keeps no tag (see ``Application.create_io``).
+POETRY_STYLES = (
+    "c1",
+    "c2",
+    "b",
+    "info",
+    "comment",
+    "question",
+    "warning",
+    "debug",
+    "success",
+    "error",
+    "c1_dark",
+    "c2_dark",
+    "success_dark",
+)
+
+
 def _poetry_styles(io: object) -> None:
     from cleo.formatters.style import Style
 
     formatter = io.output.formatter  # type: ignore[attr-defined]
-    for name in gitlab.POETRY_STYLES:
+    for name in POETRY_STYLES:
         formatter.set_style(name, Style())
 
 
@@ -367,7 +388,7 @@ GITLAB_MARKER = re.compile(
 def test_level_of(
     policy: PolicyAction | None, kind: str | None, expected: Level | None
 ) -> None:
-    assert level_of(policy, kind) is expected
+    assert level_of(policy, EnvKind(kind) if kind else None) is expected
 
 
 def test_one_annotation_per_finding() -> None:
@@ -497,9 +518,8 @@ def test_golden_azure() -> None:
 
 
 def test_golden_gitlab() -> None:
-    output = gitlab.render(
-        hostile_report(), lock_path=HOSTILE_LOCK, lock_lines={}, now=NOW
-    )
+    chunks = compose(hostile_report(), Format.GITLAB, lock_path=HOSTILE_LOCK, now=NOW)
+    output = as_log(chunks).removesuffix("\n")
     check_golden("gitlab.txt", output)
     markers = [m.groups() for m in GITLAB_MARKER.finditer(output)]
     assert markers == [
@@ -528,7 +548,7 @@ def test_gitlab_section_id_is_sanitised() -> None:
 
 
 def test_renderers_share_one_signature() -> None:
-    renderers: list[CIRender] = [github.render, azure.render, gitlab.render]
+    renderers: list[CIRender] = [github.render, azure.render]
     for render in renderers:
         assert isinstance(render(isolated_report(), lock_path=None, lock_lines={}), str)
 
@@ -703,8 +723,8 @@ def run_command(
     from cleo.testers.command_tester import CommandTester
 
     from poetry_env_audit import audit
-    from poetry_env_audit import seams
     from poetry_env_audit.command import EnvAuditCommand
+    from poetry_env_audit.seams import project as seams_project
 
     project = tmp_path / "project"
     project.mkdir()
@@ -714,9 +734,13 @@ def run_command(
         monkeypatch.delenv(name)
     for name in CI_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(seams, "load_poetry", lambda command: _FakePoetry(project))
-    monkeypatch.setattr(seams, "project_table", lambda poetry: None)
-    monkeypatch.setattr(seams, "activated_groups", lambda command: frozenset({"main"}))
+    monkeypatch.setattr(
+        seams_project, "load_poetry", lambda command: _FakePoetry(project)
+    )
+    monkeypatch.setattr(seams_project, "project_table", lambda poetry: None)
+    monkeypatch.setattr(
+        seams_project, "activated_groups", lambda command: frozenset({"main"})
+    )
     monkeypatch.setattr(audit, "audit_project", lambda *args: hostile_report())
 
     def run(args: str = "", **environ: str) -> tuple[int, str, str]:

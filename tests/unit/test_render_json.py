@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import cast
 
 import pytest
 from factories import change
@@ -17,6 +18,8 @@ from poetry_env_audit.render.json import SCHEMA_VERSION
 from poetry_env_audit.render.json import render
 from poetry_env_audit.render.json import to_dict
 from poetry_env_audit.target import TargetEnvironment
+from poetry_env_audit.target import TargetKind
+from poetry_env_audit.target import TargetReason
 
 if TYPE_CHECKING:
     from poetry_env_audit.report import Report
@@ -209,8 +212,8 @@ def test_hostile_strings_round_trip(text: str) -> None:
     tgt = TargetEnvironment(
         path=f"/srv/{text}",
         python=None,
-        kind="system",
-        reason=text,
+        kind=TargetKind.SYSTEM,
+        reason=cast("TargetReason", text),  # hostile text, never a real reason
         site_dirs=("/site",),
         shared_dirs=("/site",),
     )

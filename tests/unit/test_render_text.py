@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import pytest
 from cleo.formatters.formatter import Formatter
@@ -13,6 +14,7 @@ from factories import target
 
 from poetry_env_audit.audit import assess
 from poetry_env_audit.findings import EnvFinding
+from poetry_env_audit.findings import EnvKind
 from poetry_env_audit.findings import Finding
 from poetry_env_audit.findings import Remedy
 from poetry_env_audit.findings import Requirer
@@ -28,6 +30,8 @@ from poetry_env_audit.render.text import safe_name
 from poetry_env_audit.report import Report
 from poetry_env_audit.report import RunVerdict
 from poetry_env_audit.target import TargetEnvironment
+from poetry_env_audit.target import TargetKind
+from poetry_env_audit.target import TargetReason
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 HOSTILE = [
@@ -328,8 +332,10 @@ def hostile_report(text: str) -> Report:
     tgt = TargetEnvironment(
         path=f"/srv/{text}",
         python=f"/srv/{text}/bin/python",
-        kind="system",
-        reason=f"reason {text}",
+        kind=TargetKind.SYSTEM,
+        reason=cast(
+            "TargetReason", f"reason {text}"
+        ),  # hostile text, never a real reason
         site_dirs=("/site",),
         shared_dirs=("/site",),
         externally_managed=f"managed {text}",
@@ -357,12 +363,12 @@ def hostile_report(text: str) -> Report:
         findings=(finding,),
         environment=(
             EnvFinding(
-                "shared",
+                EnvKind.SHARED,
                 f"shared {text}",
                 PolicyAction.WARN,
                 (Remedy(f"env {text}", f"run {text}"),),
             ),
-            EnvFinding("inconsistent", f"inconsistent {text}", PolicyAction.WARN),
+            EnvFinding(EnvKind.INCONSISTENT, f"inconsistent {text}", PolicyAction.WARN),
         ),
         verdict=RunVerdict.BLOCK,
     )

@@ -7,7 +7,8 @@ from dataclasses import field
 
 import pytest
 
-from poetry_env_audit.seams import ExecutorHandle
+from poetry_env_audit.seams import Fallbacks
+from poetry_env_audit.seams.executor import ExecutorHandle
 
 
 @dataclass
@@ -73,7 +74,7 @@ def test_choice_on_poetry_with_a_builtin_uninstaller(
     name: str, builtin: bool, configured: bool, chosen: bool, flag: bool
 ) -> None:
     executor = Executor25(Env(SITE), configured)
-    handle = ExecutorHandle(executor=executor, original=None)
+    handle = ExecutorHandle(executor=executor, original=None, fallbacks=Fallbacks())
 
     assert handle.choose_uninstaller(name, builtin=builtin) is chosen
     assert executor._use_builtin_uninstall is flag
@@ -84,7 +85,7 @@ def test_choice_on_poetry_with_a_builtin_uninstaller(
 
 def test_choice_alternates_per_operation_and_restores_once() -> None:
     executor = Executor25(Env(SITE))
-    handle = ExecutorHandle(executor=executor, original=None)
+    handle = ExecutorHandle(executor=executor, original=None, fallbacks=Fallbacks())
 
     assert handle.choose_uninstaller("recorded", builtin=True)
     assert not handle.choose_uninstaller("no-record", builtin=True)
@@ -97,7 +98,7 @@ def test_choice_alternates_per_operation_and_restores_once() -> None:
 
 def test_older_poetry_keeps_its_uninstaller() -> None:
     executor = Executor18(Env(SITE))
-    handle = ExecutorHandle(executor=executor, original=None)
+    handle = ExecutorHandle(executor=executor, original=None, fallbacks=Fallbacks())
 
     assert handle.choose_uninstaller("recorded", builtin=True) is False
     handle.restore_uninstaller()

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from poetry_env_audit.render import Level
-from poetry_env_audit.render import annotations_of
+from poetry_env_audit.render.annotations import Level
+from poetry_env_audit.render.annotations import annotations_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from poetry_env_audit.render import Annotation
+    from poetry_env_audit.render.annotations import Annotation
     from poetry_env_audit.report import Report
 
 #: ``task.logissue type=`` for each level; a level missing here is not written.

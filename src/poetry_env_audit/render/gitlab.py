@@ -8,9 +8,10 @@ sections)::
     \\e[0Ksection_end:UNIX_TIME:SECTION_ID\\r\\e[0K
 
 GitLab has no per-finding annotation in the log; the report itself is the
-content. The section id is reduced to ``[a-z0-9_]`` and the header is fixed
+content (:func:`poetry_env_audit.render.compose.compose_lines` puts it between
+the markers). The section id is reduced to ``[a-z0-9_]`` and the header is fixed
 text, so no marker can come from data; the report inside the section holds
-no control character (:func:`poetry_env_audit.render.guard_log`), so it can
+no control character (:func:`poetry_env_audit.render.compose.guard_log`), so it can
 neither end the section nor start another one.
 """
 
@@ -20,27 +21,9 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from poetry_env_audit.report import Report
 
 SECTION_ID = "poetry_env_audit"
-#: Poetry's own styles, so that the plain text keeps no tag (see ``Application.create_io``).
-POETRY_STYLES = (
-    "c1",
-    "c2",
-    "b",
-    "info",
-    "comment",
-    "question",
-    "warning",
-    "debug",
-    "success",
-    "error",
-    "c1_dark",
-    "c2_dark",
-    "success_dark",
-)
 _ESC = "\x1b[0K"
 
 
@@ -71,31 +54,3 @@ def section_start(
 
 def section_end(now: int, *, name: str = SECTION_ID) -> str:
     return f"{_ESC}section_end:{int(now)}:{section_id(name)}\r{_ESC}"
-
-
-def plain(markup: str) -> str:
-    """Cleo markup as the text a log shows: tags removed, ``\\<`` unescaped."""
-    from cleo.formatters.formatter import Formatter
-    from cleo.formatters.style import Style
-
-    return Formatter(
-        decorated=False, styles={s: Style() for s in POETRY_STYLES}
-    ).format(markup)
-
-
-def render(
-    report: Report,
-    *,
-    lock_path: str | None,
-    lock_lines: Mapping[str, int],
-    now: int | None = None,
-) -> str:
-    """The plain text report between the section markers (lock data is not used)."""
-    del lock_path, lock_lines
-    from poetry_env_audit.render import Format
-    from poetry_env_audit.render import guard_log
-    from poetry_env_audit.render.text import render as render_text
-
-    stamp = timestamp(now)
-    body = plain(guard_log(render_text(report), Format.GITLAB))
-    return "\n".join((section_start(report, stamp), body, section_end(stamp)))

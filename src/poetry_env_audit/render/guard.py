@@ -1,21 +1,30 @@
-"""The install guard's messages: one line each, except the refusal."""
+"""The install guard's messages: one line each, except the refusal.
+
+:func:`report_lines` is everything the guard says about a report, in order;
+the other functions are the single lines it writes on its own.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from poetry_env_audit.findings import EnvKind
+from poetry_env_audit.policy import PolicyAction
 from poetry_env_audit.render.text import escape
 from poetry_env_audit.render.text import remedies
+from poetry_env_audit.report import RunVerdict
 
 if TYPE_CHECKING:
     from poetry_env_audit.findings import EnvFinding
     from poetry_env_audit.findings import Finding
     from poetry_env_audit.report import Report
+    from poetry_env_audit.target import TargetEnvironment
 
 PREFIX = "poetry-env-audit"
 
 
-def _flat(text: str) -> str:
+def flat(text: str) -> str:
+    """Data on one line, escaped for cleo markup."""
     return escape(" ".join(text.split()))
 
 
@@ -31,15 +40,33 @@ def _why(finding: Finding) -> str:
     return "; ".join(r.describe() for r in shown[:3]) or "Poetry needs it"
 
 
-def notice(report: Report) -> str:
-    target = report.target
-    return notice_for(report.poetry.version, target.path, target.reason)
+def report_lines(report: Report, *, dry_run: bool) -> list[str]:
+    """What the guard says about ``report``: warnings, serialise notes, the refusal."""
+    blocking = report.verdict is RunVerdict.BLOCK
+    lines: list[str] = []
+    for env in report.environment:
+        if env.policy is PolicyAction.WARN:
+            if env.kind is EnvKind.SHARED:
+                if not blocking:  # else the refusal says it already
+                    lines.append(notice(report.poetry.version, report.target))
+            else:
+                lines.append(env_warning(env))
+    lines.extend(warning(f) for f in report.findings if f.policy is PolicyAction.WARN)
+    if blocking:
+        lines.append(blocked(report, dry_run=dry_run))
+    else:
+        lines.extend(
+            serialised(f, dry_run=dry_run)
+            for f in report.findings
+            if f.policy is PolicyAction.SERIALISE
+        )
+    return lines
 
 
-def notice_for(version: str, path: str, reason: str) -> str:
+def notice(version: str, target: TargetEnvironment) -> str:
     return (
-        f"<comment>{PREFIX}: Poetry {_flat(version)} shares the environment"
-        f" it installs into ({_flat(path)}, {_flat(reason)}); the packages"
+        f"<comment>{PREFIX}: Poetry {flat(version)} shares the environment"
+        f" it installs into ({flat(target.path)}, {flat(target.reason)}); the packages"
         " it runs on are guarded.</comment>"
     )
 
@@ -47,22 +74,22 @@ def notice_for(version: str, path: str, reason: str) -> str:
 def serialised(finding: Finding, *, dry_run: bool = False) -> str:
     verb = "would serialise" if dry_run else "serialising"
     return (
-        f"<comment>{PREFIX}: {verb} {_flat(finding.package)} {_flat(_versions(finding))}"
-        f" ({_flat(_why(finding))}): Poetry runs on it, so it is swapped after all other"
+        f"<comment>{PREFIX}: {verb} {flat(finding.package)} {flat(_versions(finding))}"
+        f" ({flat(_why(finding))}): Poetry runs on it, so it is swapped after all other"
         " operations, alone.</comment>"
     )
 
 
 def warning(finding: Finding) -> str:
     return (
-        f"<warning>{PREFIX}: {_flat(finding.package)} {_flat(_versions(finding))}"
+        f"<warning>{PREFIX}: {flat(finding.package)} {flat(_versions(finding))}"
         f" ({finding.action.value}) {finding.verdict.value} Poetry:"
-        f" {_flat(_why(finding))}.</warning>"
+        f" {flat(_why(finding))}.</warning>"
     )
 
 
 def env_warning(finding: EnvFinding) -> str:
-    return f"<warning>{PREFIX}: {_flat(finding.message)}</warning>"
+    return f"<warning>{PREFIX}: {flat(finding.message)}</warning>"
 
 
 def blocked(report: Report, *, dry_run: bool = False) -> str:
@@ -70,18 +97,18 @@ def blocked(report: Report, *, dry_run: bool = False) -> str:
     lead = "would refuse" if dry_run else "refusing"
     lines = [
         f"<error>{PREFIX}: {lead} to run this install: it would break Poetry"
-        f" {_flat(report.poetry.version)}, which runs from the target environment"
-        f" {_flat(target.path)} ({_flat(target.reason)}).</error>"
+        f" {flat(report.poetry.version)}, which runs from the target environment"
+        f" {flat(target.path)} ({flat(target.reason)}).</error>"
     ]
     for finding in report.findings:
-        if finding.policy is not None and finding.policy.value == "block":
+        if finding.policy is PolicyAction.BLOCK:
             lines.append(
-                f"  {_flat(finding.package)} {_flat(_versions(finding))}"
-                f" ({finding.action.value}): {_flat(_why(finding))}"
+                f"  {flat(finding.package)} {flat(_versions(finding))}"
+                f" ({finding.action.value}): {flat(_why(finding))}"
             )
     for env in report.environment:
-        if env.policy is not None and env.policy.value == "block":
-            lines.append(f"  {_flat(env.message)}")
+        if env.policy is PolicyAction.BLOCK:
+            lines.append(f"  {flat(env.message)}")
     fixes = remedies(report)
     if fixes:
         lines.append("Ways out:")
@@ -97,19 +124,40 @@ def blocked(report: Report, *, dry_run: bool = False) -> str:
 def externally_managed(path: str, marker: str, *, refused: bool = True) -> str:
     if refused:
         return (
-            f"<error>{PREFIX}: refusing to install into {_flat(path)}: it is externally"
-            f" managed (PEP 668). {_flat(marker)}</error>\n"
+            f"<error>{PREFIX}: refusing to install into {flat(path)}: it is externally"
+            f" managed (PEP 668). {flat(marker)}</error>\n"
             "Let Poetry create a virtualenv (`poetry config virtualenvs.create true"
             " --local`), or opt out with POETRY_ENV_AUDIT_EXTERNALLY_MANAGED=warn."
         )
     return (
-        f"<warning>{PREFIX}: {_flat(path)} is externally managed (PEP 668);"
-        f" installing anyway as configured. {_flat(marker)}</warning>"
+        f"<warning>{PREFIX}: {flat(path)} is externally managed (PEP 668);"
+        f" installing anyway as configured. {flat(marker)}</warning>"
+    )
+
+
+def audit_error(error: BaseException) -> str:
+    """An error the user can act on (configuration, lock): one line."""
+    return f"<error>{PREFIX}: {flat(str(error))}</error>"
+
+
+def comment(text: str) -> str:
+    return f"<comment>{PREFIX}: {flat(text)}</comment>"
+
+
+def missing_seam(seam: str, fallback: str) -> str:
+    return f"<warning>{PREFIX}: this Poetry lacks {seam}; {fallback}.</warning>"
+
+
+def unguarded(*, strict: bool) -> str:
+    return (
+        f"<warning>{PREFIX}: this Poetry gives the plugin no installer"
+        " (InstallerCommand._installer), so this command is NOT guarded"
+        f"{'; strict mode stops here' if strict else ''}.</warning>"
     )
 
 
 def internal_error(error: BaseException, *, strict: bool) -> str:
-    what = _flat(f"{type(error).__name__}: {error}")
+    what = flat(f"{type(error).__name__}: {error}")
     if strict:
         return (
             f"<error>{PREFIX}: internal error ({what}); strict mode stops here.</error>"

@@ -10,6 +10,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from poetry_env_audit.controls import replace_controls
+from poetry_env_audit.findings import EnvKind
+from poetry_env_audit.findings import Verdict
+from poetry_env_audit.policy import PolicyAction
+from poetry_env_audit.target import TargetKind
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -20,11 +26,11 @@ if TYPE_CHECKING:
 #: Beyond this many rows the table keeps the most important ones and counts the rest.
 MAX_ROWS = 12
 HEADERS = ("Package", "Poetry has", "Lock wants", "Action", "Required by", "Verdict")
-VERDICT_STYLE = {"breaks": "error", "changes": "warning"}
+VERDICT_STYLE = {Verdict.BREAKS: "error", Verdict.CHANGES: "warning"}
 KIND_STYLE = {
-    "shared": "warning",
-    "externally-managed": "warning",
-    "inconsistent": "error",
+    EnvKind.SHARED: "warning",
+    EnvKind.EXTERNALLY_MANAGED: "warning",
+    EnvKind.INCONSISTENT: "error",
 }
 
 
@@ -34,12 +40,9 @@ def escape(text: str) -> str:
     return text + " " if text.endswith("\\") else text
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _one_line(text: str) -> str:
     """One line, no terminal control sequences from data."""
-    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", " ".join(text.split()))
+    return replace_controls(" ".join(text.split()))
 
 
 _NOT_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -63,7 +66,7 @@ def header(report: Report) -> str:
             f"<error>Poetry {escape(poetry.version)} shares the target environment</error>"
             f" {where} ({why}): this install changes what Poetry runs on."
         )
-    if target.kind == "new-venv":
+    if target.kind is TargetKind.NEW_VENV:
         return (
             f"<info>Poetry {escape(poetry.version)} is isolated:</info> {why} at {where};"
             " nothing Poetry runs on is touched."
@@ -103,7 +106,7 @@ def table(findings: Sequence[Finding]) -> list[str]:
     ]
     for row, finding in zip(rows, findings):
         cells = [escape(c.ljust(w)) for c, w in zip(row[:-1], widths)]
-        style = VERDICT_STYLE[finding.verdict.value]
+        style = VERDICT_STYLE[finding.verdict]
         cells.append(f"<{style}>{row[-1]}</{style}>")
         lines.append("  ".join(cells))
     return lines
@@ -131,7 +134,7 @@ def remedies(report: Report) -> list[str]:
         for remedy in finding.remedies:
             seen.setdefault(remedy, None)
     for env in report.environment:
-        if env.policy is not None and env.policy.value != "off":
+        if env.policy is not None and env.policy is not PolicyAction.OFF:
             for remedy in env.remedies:
                 seen.setdefault(remedy, None)
     return [_remedy_line(r) for r in seen]
@@ -140,7 +143,7 @@ def remedies(report: Report) -> list[str]:
 def _importance(finding: Finding) -> tuple[int, int, str]:
     direct = any(r.package == "poetry" for r in finding.required_by)
     return (
-        finding.verdict.value != "breaks",
+        finding.verdict is not Verdict.BREAKS,
         not (finding.package.lower() == "poetry" or direct),
         finding.package.lower(),
     )
@@ -169,7 +172,7 @@ def render(report: Report) -> str:
             )
             worst = (
                 "breaks"
-                if any(f.verdict.value == "breaks" for f in rest)
+                if any(f.verdict is Verdict.BREAKS for f in rest)
                 else "changes"
             )
             lines.append(
@@ -178,7 +181,7 @@ def render(report: Report) -> str:
             )
         lines.append("")
         for finding in shown:
-            style = VERDICT_STYLE[finding.verdict.value]
+            style = VERDICT_STYLE[finding.verdict]
             lines.append(
                 f"<{style}>{finding.verdict.value}</{style}>:"
                 f" {escape(_one_line(finding.detail))}."
@@ -188,7 +191,7 @@ def render(report: Report) -> str:
     notes = [
         e
         for e in report.environment
-        if e.kind != "shared" and (e.policy is None or e.policy.value != "off")
+        if e.kind is not EnvKind.SHARED and e.policy is not PolicyAction.OFF
     ]
     if notes:
         lines.append("")
@@ -212,7 +215,7 @@ def render(report: Report) -> str:
 
 
 def _counts(report: Report) -> str:
-    breaks = sum(1 for f in report.findings if f.verdict.value == "breaks")
+    breaks = sum(1 for f in report.findings if f.verdict is Verdict.BREAKS)
     changes = len(report.findings) - breaks
     parts = []
     if breaks:

@@ -1,0 +1,110 @@
+"""What the guard decides about the operations Poetry is about to execute.
+
+:func:`decide` asks the engine (:func:`audit.assess`) with the same policy and
+remedies as ``poetry env-audit``; the plan is the exact operations Poetry
+computed (from the lock for ``install``/``sync``, after solving for
+``add``/``update``/``remove``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from poetry_env_audit.policy import PolicyAction
+from poetry_env_audit.seams.environment import env_site_dirs
+from poetry_env_audit.target import overlap
+from poetry_env_audit.target import real_dirs
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from poetry.installation.operations.operation import Operation
+
+    from poetry_env_audit.findings import Holder
+    from poetry_env_audit.policy import Policy
+    from poetry_env_audit.report import Report
+    from poetry_env_audit.seams.command import InstallingCommand
+    from poetry_env_audit.target import TargetEnvironment
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``report`` when the operations were judged; else, at most, the shared
+    target that nothing changes in (the one-line notice)."""
+
+    report: Report | None = None
+    unchanged: TargetEnvironment | None = None
+
+
+def decide(
+    command: InstallingCommand, operations: Sequence[Operation], policy: Policy
+) -> Decision:
+    """Judge ``operations``; nothing to judge when the target does not overlap
+    Poetry's environment (the fast path) or nothing changes."""
+    from poetry_env_audit.seams.environment import describe_own_env
+    from poetry_env_audit.seams.environment import describe_project_env
+    from poetry_env_audit.seams.plan import operations_to_changes
+
+    env = command.env
+    import_paths = real_dirs(p for p in sys.path if p)
+    if not command.is_self and not overlap(env_site_dirs(env), import_paths):
+        return Decision()
+    changes = operations_to_changes(operations)
+    shared = policy.action("shared")
+    if not changes and shared is not PolicyAction.BLOCK:
+        if command.is_self or shared is not PolicyAction.WARN:
+            return Decision()
+        return Decision(
+            unchanged=describe_project_env(command.poetry, env, import_paths)
+        )
+
+    from poetry_env_audit.audit import assess
+    from poetry_env_audit.poetry_env import inspect_poetry_environment
+    from poetry_env_audit.seams.plan import project_holders
+
+    if command.is_self:
+        target = describe_own_env(env, import_paths)
+        policy = self_policy(policy)
+    else:
+        target = describe_project_env(command.poetry, env, import_paths)
+    own = inspect_poetry_environment(import_paths)
+
+    def holders_for(name: str, specifier: str) -> list[Holder]:
+        if command.is_self:
+            return []
+        return project_holders(command.poetry, name, specifier)
+
+    return Decision(
+        report=assess(
+            poetry=own,
+            target=target,
+            changes=changes,
+            policy=policy,
+            holders_for=holders_for,
+            project=str(command.project_dir),
+            command=command.retry_command(),
+        )
+    )
+
+
+def self_policy(policy: Policy) -> Policy:
+    """``poetry self`` changes Poetry on purpose: never block it for ``changes``."""
+    actions = dict(policy.actions)
+    if actions["changes"] is PolicyAction.BLOCK:
+        actions["changes"] = PolicyAction.SERIALISE
+    actions["shared"] = PolicyAction.OFF
+    return replace(policy, actions=actions)
+
+
+def serialised_names(report: Report) -> frozenset[str]:
+    """Canonical names of the packages whose swaps run alone, after the rest."""
+    from packaging.utils import canonicalize_name
+
+    return frozenset(
+        canonicalize_name(f.package)
+        for f in report.findings
+        if f.policy is PolicyAction.SERIALISE
+    )

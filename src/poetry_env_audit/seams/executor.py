@@ -1,0 +1,150 @@
+"""Poetry's Executor: the last point before files change, and the serial phase.
+
+:func:`wrap_execute` replaces ``execute`` on one Executor instance (never the
+class) with the guard's own; :class:`ExecutorHandle` runs operations through
+Poetry's original ``execute``, all at once or in two phases
+(:meth:`ExecutorHandle.run_serialised`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Callable
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from poetry.installation.operations.operation import Operation
+    from poetry.utils.env import Env
+
+    from poetry_env_audit.seams import Fallbacks
+
+
+@dataclass
+class ExecutorHandle:
+    """Poetry's ``execute`` of one Executor instance, and what the serial phase adjusts."""
+
+    executor: Any
+    original: Any
+    fallbacks: Fallbacks
+    _summary: Any = None
+    _configured_uninstaller: bool | None = field(default=None, repr=False)
+
+    def run(self, operations: list[Operation]) -> int:
+        """Run operations through Poetry's own execute, without its summary line."""
+        return int(self.original(list(operations)))
+
+    def run_serialised(
+        self,
+        operations: list[Operation],
+        serial: Collection[str],
+        *,
+        builtin: bool,
+        before_swaps: Callable[[], None],
+    ) -> int:
+        """All other operations first (parallel as configured), then those on
+        ``serial`` (canonical names, as ``Package.name`` is in Poetry) one at a time.
+
+        Poetry's summary is printed once for the whole plan. ``before_swaps``
+        runs between the phases, while every file is still in place. With
+        nothing else running, a swap's ``pip uninstall`` subprocess is pure
+        waiting: where Poetry has an in-process uninstaller and ``builtin``
+        asks for it, it is used instead (:meth:`choose_uninstaller`).
+        """
+        first = [op for op in operations if op.package.name not in serial]
+        last = [op for op in operations if op.package.name in serial]
+        self.summary(operations)
+        self.quiet_summary()
+        try:
+            status = self.run(first) if first else 0
+            if status or self.shut_down():
+                return status or 1
+            before_swaps()
+            for op in last:
+                self.choose_uninstaller(op.package.name, builtin=builtin)
+                status = self.run([op])
+                if status or self.shut_down():
+                    return status or 1
+        finally:
+            self.restore_uninstaller()
+            self.restore_summary()
+        return 0
+
+    def summary(self, operations: list[Operation]) -> None:
+        if self._summary is not None:
+            self._summary(list(operations))
+
+    def quiet_summary(self) -> None:
+        if not hasattr(self.executor, "_display_summary"):
+            self.fallbacks.note(
+                "Executor._display_summary", "each phase prints its own summary"
+            )
+            return
+        self.executor._display_summary = lambda operations: None
+
+    def restore_summary(self) -> None:
+        if "_display_summary" in vars(self.executor):
+            del self.executor._display_summary
+
+    def shut_down(self) -> bool:
+        return bool(getattr(self.executor, "_shutdown", False))
+
+    def choose_uninstaller(self, name: str, *, builtin: bool) -> bool:
+        """Before a serialised operation on ``name``: Poetry's in-process uninstaller?
+
+        Poetry 2.5 has one (``installer.builtin-uninstall``, off by default); it
+        spares the ``pip uninstall`` subprocess each swap starts, the cost that
+        serialising makes visible. It is chosen only for a single ``.dist-info``
+        with a RECORD, where it removes exactly the files pip would (without a
+        RECORD it would skip what pip refuses). Otherwise, and on older Poetry,
+        the configured uninstaller stays. Returns whether the built-in one was
+        chosen; :meth:`restore_uninstaller` undoes it.
+        """
+        if not hasattr(self.executor, "_use_builtin_uninstall"):
+            return False
+        if self._configured_uninstaller is None:
+            self._configured_uninstaller = bool(self.executor._use_builtin_uninstall)
+        chosen = builtin and _one_recorded_dist(self.executor._env, name)
+        self.executor._use_builtin_uninstall = chosen or self._configured_uninstaller
+        return chosen
+
+    def restore_uninstaller(self) -> None:
+        if self._configured_uninstaller is not None:
+            self.executor._use_builtin_uninstall = self._configured_uninstaller
+            self._configured_uninstaller = None
+
+
+def _one_recorded_dist(env: Env, name: str) -> bool:
+    dists = list(env.site_packages.distributions(name=name))
+    return len(dists) == 1 and dists[0].read_text("RECORD") is not None
+
+
+Execute = Callable[[ExecutorHandle, "list[Operation]"], int]
+
+
+def wrap_execute(
+    executor: Any, replacement: Execute, fallbacks: Fallbacks
+) -> ExecutorHandle:
+    """Replace ``executor.execute`` on the instance; return the handle."""
+    handle = ExecutorHandle(
+        executor=executor,
+        original=executor.execute,
+        fallbacks=fallbacks,
+        _summary=getattr(executor, "_display_summary", None),
+    )
+    executor.execute = lambda operations: replacement(handle, operations)
+    return handle
+
+
+def executor_env(
+    executor: Any, fallback: Callable[[], Env], fallbacks: Fallbacks
+) -> Env:
+    """The environment the executor will write to."""
+    env = getattr(executor, "_env", None)
+    if env is None:
+        fallbacks.note("Executor._env", "using the command's env")
+        return fallback()
+    return env  # type: ignore[no-any-return]

@@ -1,0 +1,45 @@
+"""The project Poetry loaded: its directory, our table, the selected groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from poetry_env_audit.errors import AuditError
+from poetry_env_audit.seams import one_line
+
+if TYPE_CHECKING:
+    from poetry.poetry import Poetry
+
+
+def project_dir(poetry: Poetry) -> Path:
+    return Path(poetry.pyproject_path).parent
+
+
+def project_table(poetry: Poetry) -> object:
+    """``[tool.poetry-env-audit]`` of the project, or ``None``."""
+    data = poetry.pyproject.data
+    tool = data.get("tool") if isinstance(data, dict) else None
+    return tool.get("poetry-env-audit") if isinstance(tool, dict) else None
+
+
+def load_poetry(command: Any) -> Poetry:
+    """``command.poetry``, with "not a Poetry project" turned into an AuditError."""
+    try:
+        return command.poetry  # type: ignore[no-any-return]
+    except Exception as exc:
+        raise AuditError(f"not a Poetry project: {one_line(exc)}.") from exc
+
+
+def activated_groups(command: Any) -> frozenset[str]:
+    """The groups ``--with/--without/--only/--all-groups`` select, as Poetry computes them."""
+    try:
+        groups = set(command.activated_groups)
+        if command.option("all-groups") and not command.option("only"):
+            groups |= set(
+                command.poetry.package.dependency_group_names(include_optional=True)
+            )
+    except Exception as exc:
+        raise AuditError(one_line(exc) + ".") from exc
+    return frozenset(groups)
