@@ -31,28 +31,28 @@ Symlinks
     the same regular file, owned by this user, root or the directory's owner.
 
 Who holds it
-    The holder writes ``{"pid", "since", "command", "host"}`` as JSON to
-    ``<lock>.holder`` (atomically, best effort) and removes it before
-    unlocking. It is only ever informative: a waiter names the holder from it,
-    says when the process it names no longer runs, and never acts on it.
+    :mod:`poetry_env_audit.lockholder`: a ``<lock>.holder`` record, only ever
+    informative.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import math
 import os
 import stat
 import sys
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from poetry_env_audit.errors import AuditError
+from poetry_env_audit.lockholder import holder
+from poetry_env_audit.lockholder import hostname
+from poetry_env_audit.lockholder import now
+from poetry_env_audit.lockholder import remove_holder
+from poetry_env_audit.lockholder import write_holder
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,17 +60,14 @@ if TYPE_CHECKING:
 
     from filelock import BaseFileLock
 
+
 LOCK_NAME = ".poetry-env-audit.lock"
-HOLDER_SUFFIX = ".holder"
 TIMEOUT_VARIABLE = "POETRY_ENV_AUDIT_LOCK_TIMEOUT"
 #: How often a waiter tries the lock again.
 POLL_INTERVAL = 0.1
-#: The most of a holder file that is ever read.
-_HOLDER_MAX_BYTES = 4096
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 class EnvLockError(AuditError):
@@ -81,76 +78,9 @@ class EnvLockTimeout(EnvLockError):  # noqa: N818 - the name the callers use
     """Another process held the environment lock for longer than the timeout."""
 
 
-@dataclass(frozen=True)
-class Holder:
-    """What ``<lock>.holder`` says about the process that took the lock.
-
-    ``alive`` is ``False`` when that process no longer runs, ``None`` when this
-    process cannot tell (another host, or Windows).
-    """
-
-    pid: int
-    since: str
-    command: str
-    host: str
-    alive: bool | None
-
-    def describe(self) -> str:
-        """``process 1234 (poetry install) since 2026-11-22T05:40:12Z``."""
-        where = "" if self.host in ("", _hostname()) else f" on {self.host}"
-        text = f"process {self.pid}{where} ({self.command}) since {self.since}"
-        if self.alive is False:
-            text += f" (process {self.pid} no longer runs)"
-        return text
-
-
 def lock_path_for(env_path: str | os.PathLike[str]) -> Path:
     """The lock file for the environment directory ``env_path`` (see the module doc)."""
     return Path(os.path.realpath(os.fspath(env_path))) / LOCK_NAME
-
-
-def holder_path_for(lock_path: str | os.PathLike[str]) -> Path:
-    path = Path(lock_path)
-    return path.with_name(path.name + HOLDER_SUFFIX)
-
-
-def holder(lock_path: str | os.PathLike[str]) -> Holder | None:
-    """The recorded holder of ``lock_path``, or ``None`` if none is readable.
-
-    Never follows a symlink, never blocks on a planted FIFO, never raises.
-    """
-    try:
-        fd = os.open(
-            holder_path_for(lock_path),
-            os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC,
-        )
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        raw = os.read(fd, _HOLDER_MAX_BYTES)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    pid = data.get("pid")
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return None
-    since, command, host = (data.get(key) for key in ("since", "command", "host"))
-    return Holder(
-        pid=pid,
-        since=since if isinstance(since, str) else "an unknown time",
-        command=command if isinstance(command, str) else "unknown command",
-        host=host if isinstance(host, str) else "",
-        alive=_alive(pid, host if isinstance(host, str) else ""),
-    )
 
 
 def externally_managed_error(
@@ -271,9 +201,9 @@ class EnvironmentLock:
             lock = self._lock_object()
             try:
                 self._take(lock)
-                self._verify(lock)
-                since = _now()
-                self._write_holder(since)
+                verify_locked(lock, self.env_path, self.lock_path)
+                since = now()
+                write_holder(self.lock_path, since, self.command)
             except BaseException:
                 # Whatever stopped us (Ctrl-C included) must not leave the OS lock held.
                 with contextlib.suppress(Exception):
@@ -285,78 +215,11 @@ class EnvironmentLock:
             _HOLDS[key] = hold
 
     def _lock_object(self) -> BaseFileLock:
-        import inspect
-
-        from filelock import FileLock
-
         self._prepare()
-        if "fallback_to_soft" in inspect.signature(FileLock.__init__).parameters:
-            # Newer filelock would otherwise fall back to an existence lock on a
-            # filesystem without flock, which a killed holder leaves behind.
-            return FileLock(
-                self.lock_path, mode=0o644, thread_local=False, fallback_to_soft=False
-            )
-        # Older filelock has no such fallback: it raises NotImplementedError.
-        return FileLock(self.lock_path, mode=0o644, thread_local=False)
+        return _file_lock(self.lock_path)
 
     def _prepare(self) -> None:
-        """Create the lock file safely, or check the one already there."""
-        try:
-            self.env_path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise self._error(
-                f"cannot create {self.env_path}: {_reason(exc)}"
-            ) from None
-        try:
-            fd = os.open(
-                self.lock_path,
-                os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC,
-                0o644,
-            )
-        except FileExistsError:
-            pass  # already there (or a symlink, which O_EXCL never follows): check it
-        except OSError as exc:
-            raise self._error(
-                f"cannot create {self.lock_path}: {_reason(exc)}"
-            ) from None
-        else:
-            os.close(fd)
-        self._inspect()
-
-    def _inspect(self) -> os.stat_result:
-        """``lstat`` of the lock path, checked to be a plain file we may trust."""
-        try:
-            info = os.lstat(self.lock_path)
-        except OSError as exc:
-            raise self._error(
-                f"cannot inspect {self.lock_path}: {_reason(exc)}"
-            ) from None
-        self._check_file(info)
-        return info
-
-    def _check_file(self, info: os.stat_result) -> None:
-        path = self.lock_path
-        if stat.S_ISLNK(info.st_mode):
-            raise self._error(
-                f"{path} is a symbolic link; refusing to follow it.",
-                hint="Remove it; the lock file is created as a plain empty file.",
-            )
-        if not stat.S_ISREG(info.st_mode):
-            raise self._error(f"{path} is not a regular file.", hint="Remove it.")
-        if info.st_nlink > 1:
-            raise self._error(
-                f"{path} has {info.st_nlink} hard links; refusing to use it.",
-                hint="Remove it; the lock file is created as a plain empty file.",
-            )
-        trusted = {0, _euid()}
-        with contextlib.suppress(OSError):
-            trusted.add(self.env_path.stat().st_uid)
-        if sys.platform != "win32" and info.st_uid not in trusted:
-            raise self._error(
-                f"{path} belongs to user id {info.st_uid}, neither this user, root"
-                " nor the owner of its directory.",
-                hint="Remove it if that is expected.",
-            )
+        prepare_lock_file(self.env_path, self.lock_path)
 
     def _take(self, lock: BaseFileLock) -> None:
         from filelock import Timeout
@@ -368,7 +231,7 @@ class EnvironmentLock:
             except Timeout:
                 pass
             self.waited = True
-            self._notify(self._waiting_message())
+            self._notify(waiting_message(self.lock_path))
             wait = (
                 -1.0 if self.timeout < 0 or math.isinf(self.timeout) else self.timeout
             )
@@ -376,24 +239,10 @@ class EnvironmentLock:
                 lock.acquire(timeout=wait, poll_interval=POLL_INTERVAL)
             except Timeout:
                 raise EnvLockTimeout(
-                    self._timeout_message(), hint=_TIMEOUT_HINT
+                    timeout_message(self.lock_path, self.timeout), hint=_TIMEOUT_HINT
                 ) from None
         except (OSError, NotImplementedError) as exc:
-            raise self._error(f"cannot lock {self.lock_path}: {_reason(exc)}") from None
-
-    def _verify(self, lock: BaseFileLock) -> None:
-        """The descriptor filelock locked and the lock path are the same plain file."""
-        info = self._inspect()
-        # filelock keeps its descriptor in ``_context.lock_file_fd`` (3.x and 4.x);
-        # when a later version does not, the lstat checks above still stand.
-        fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
-        if isinstance(fd, int):
-            locked = os.fstat(fd)
-            if (locked.st_dev, locked.st_ino) != (info.st_dev, info.st_ino):
-                raise self._error(
-                    f"{self.lock_path} was replaced while it was being locked.",
-                    hint="Remove it and try again.",
-                )
+            raise _error(f"cannot lock {self.lock_path}: {_reason(exc)}") from None
 
     # ------------------------------------------------------------- release
 
@@ -410,108 +259,133 @@ class EnvironmentLock:
                 del _HOLDS[str(self.lock_path)]
             if hold.pid != os.getpid():  # a forked child: the OS lock is the parent's
                 return
-            self._remove_holder(hold.since)
+            remove_holder(self.lock_path, hold.since)
             # An unlock that fails (EIO on some network filesystems) leaves nothing
             # to retry: the kernel drops the lock when this process ends.
             with contextlib.suppress(OSError):
                 hold.lock.release(force=True)
 
-    # -------------------------------------------------------- holder file
-
-    def _write_holder(self, since: str) -> None:
-        """Record who holds the lock, atomically; failing to is not an error."""
-        import socket
-
-        record = {
-            "pid": os.getpid(),
-            "since": since,
-            "command": self.command,
-            "host": socket.gethostname(),
-        }
-        target = holder_path_for(self.lock_path)
-        temp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()  # left by a killed process that had our pid; never follows
-            fd = os.open(
-                temp,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC,
-                0o644,
-            )
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                stream.write(json.dumps(record) + "\n")
-            temp.replace(target)  # replaces a symlink there, never writes through it
-        except OSError:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-
-    def _remove_holder(self, since: str) -> None:
-        found = holder(self.lock_path)
-        if found is not None and found.pid == os.getpid() and found.since == since:
-            with contextlib.suppress(OSError):
-                holder_path_for(self.lock_path).unlink()
-
-    # ------------------------------------------------------------ messages
-
-    def _waiting_message(self) -> str:
-        found = holder(self.lock_path)
-        who = f"held by {found.describe()}" if found else "held by another process"
-        return f"Waiting for the environment lock on {self.lock_path}: {who}."
-
-    def _timeout_message(self) -> str:
-        found = holder(self.lock_path)
-        if found is None:
-            who = "held by another process"
-        else:
-            where = "" if found.host in ("", _hostname()) else f" on {found.host}"
-            who = f"held by process {found.pid}{where}, {found.command}, since {found.since}"
-            if found.alive is False:
-                who += f"; process {found.pid} no longer runs"
-        return (
-            f"Timed out after {self.timeout:g} s waiting for the environment lock"
-            f" on {self.lock_path} ({who})."
-        )
-
-    def _error(self, message: str, *, hint: str | None = None) -> EnvLockError:
-        return EnvLockError(
-            message if message.endswith(".") else message + ".", hint=hint
-        )
-
 
 _TIMEOUT_HINT = f"Set {TIMEOUT_VARIABLE} to wait longer."
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+# ------------------------------------------------------------ the lock file
 
 
-def _hostname() -> str:
-    import socket
+def _file_lock(lock_path: Path) -> BaseFileLock:
+    import inspect
 
-    return socket.gethostname()
+    from filelock import FileLock
+
+    if "fallback_to_soft" in inspect.signature(FileLock.__init__).parameters:
+        # Newer filelock would otherwise fall back to an existence lock on a
+        # filesystem without flock, which a killed holder leaves behind.
+        return FileLock(
+            lock_path, mode=0o644, thread_local=False, fallback_to_soft=False
+        )
+    # Older filelock has no such fallback: it raises NotImplementedError.
+    return FileLock(lock_path, mode=0o644, thread_local=False)
+
+
+def prepare_lock_file(env_path: Path, lock_path: Path) -> None:
+    """Create the lock file safely, or check the one already there."""
+    try:
+        env_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _error(f"cannot create {env_path}: {_reason(exc)}") from None
+    try:
+        fd = os.open(
+            lock_path,
+            os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC,
+            0o644,
+        )
+    except FileExistsError:
+        pass  # already there (or a symlink, which O_EXCL never follows): check it
+    except OSError as exc:
+        raise _error(f"cannot create {lock_path}: {_reason(exc)}") from None
+    else:
+        os.close(fd)
+    _inspect(env_path, lock_path)
+
+
+def verify_locked(lock: BaseFileLock, env_path: Path, lock_path: Path) -> None:
+    """The descriptor filelock locked and the lock path are the same plain file."""
+    info = _inspect(env_path, lock_path)
+    # filelock keeps its descriptor in ``_context.lock_file_fd`` (3.x and 4.x);
+    # when a later version does not, the lstat checks above still stand.
+    fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
+    if isinstance(fd, int):
+        locked = os.fstat(fd)
+        if (locked.st_dev, locked.st_ino) != (info.st_dev, info.st_ino):
+            raise _error(
+                f"{lock_path} was replaced while it was being locked.",
+                hint="Remove it and try again.",
+            )
+
+
+def _inspect(env_path: Path, lock_path: Path) -> os.stat_result:
+    """``lstat`` of the lock path, checked to be a plain file we may trust."""
+    try:
+        info = os.lstat(lock_path)
+    except OSError as exc:
+        raise _error(f"cannot inspect {lock_path}: {_reason(exc)}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise _error(
+            f"{lock_path} is a symbolic link; refusing to follow it.",
+            hint="Remove it; the lock file is created as a plain empty file.",
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise _error(f"{lock_path} is not a regular file.", hint="Remove it.")
+    if info.st_nlink > 1:
+        raise _error(
+            f"{lock_path} has {info.st_nlink} hard links; refusing to use it.",
+            hint="Remove it; the lock file is created as a plain empty file.",
+        )
+    trusted = {0, _euid()}
+    with contextlib.suppress(OSError):
+        trusted.add(env_path.stat().st_uid)
+    if sys.platform != "win32" and info.st_uid not in trusted:
+        raise _error(
+            f"{lock_path} belongs to user id {info.st_uid}, neither this user, root"
+            " nor the owner of its directory.",
+            hint="Remove it if that is expected.",
+        )
+    return info
+
+
+# ------------------------------------------------------------ messages
+
+
+def waiting_message(lock_path: Path) -> str:
+    found = holder(lock_path)
+    who = f"held by {found.describe()}" if found else "held by another process"
+    return f"Waiting for the environment lock on {lock_path}: {who}."
+
+
+def timeout_message(lock_path: Path, timeout: float) -> str:
+    found = holder(lock_path)
+    if found is None:
+        who = "held by another process"
+    else:
+        where = "" if found.host in ("", hostname()) else f" on {found.host}"
+        who = (
+            f"held by process {found.pid}{where}, {found.command}, since {found.since}"
+        )
+        if found.alive is False:
+            who += f"; process {found.pid} no longer runs"
+    return (
+        f"Timed out after {timeout:g} s waiting for the environment lock"
+        f" on {lock_path} ({who})."
+    )
+
+
+def _error(message: str, *, hint: str | None = None) -> EnvLockError:
+    return EnvLockError(message if message.endswith(".") else message + ".", hint=hint)
 
 
 def _euid() -> int:
     geteuid = getattr(os, "geteuid", None)
     return int(geteuid()) if geteuid is not None else 0
-
-
-def _alive(pid: int, host: str) -> bool | None:
-    """Whether ``pid`` still runs here; ``None`` if this process cannot tell."""
-    if sys.platform == "win32" or (host and host != _hostname()):
-        return None  # os.kill(pid, 0) would send CTRL_C_EVENT on Windows
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, as another user
-    except OSError:
-        return None
-    return True
 
 
 def _reason(exc: BaseException) -> str:

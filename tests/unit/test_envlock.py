@@ -23,14 +23,14 @@ from typing import Any
 import pytest
 
 import poetry_env_audit
-from poetry_env_audit.envlock import HOLDER_SUFFIX
 from poetry_env_audit.envlock import LOCK_NAME
 from poetry_env_audit.envlock import EnvironmentLock
 from poetry_env_audit.envlock import EnvLockError
 from poetry_env_audit.envlock import EnvLockTimeout
 from poetry_env_audit.envlock import externally_managed_error
-from poetry_env_audit.envlock import holder
 from poetry_env_audit.envlock import lock_path_for
+from poetry_env_audit.lockholder import HOLDER_SUFFIX
+from poetry_env_audit.lockholder import holder
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
