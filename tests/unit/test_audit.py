@@ -5,11 +5,6 @@ from typing import TYPE_CHECKING
 from typing import cast
 
 import pytest
-from factories import change
-from factories import dist
-from factories import installation
-from factories import poetry_env
-from factories import target
 from poetry.core.packages.dependency import Dependency
 
 from poetry_env_audit.audit import assess
@@ -29,6 +24,11 @@ from poetry_env_audit.report import EXIT_BLOCK
 from poetry_env_audit.report import EXIT_OK
 from poetry_env_audit.report import RunVerdict
 from poetry_env_audit.seams.plan import project_holders
+from unit.factories import change
+from unit.factories import dist
+from unit.factories import installation
+from unit.factories import poetry_env
+from unit.factories import target
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

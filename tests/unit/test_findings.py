@@ -3,10 +3,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from factories import change
-from factories import dist
-from factories import poetry_env
-from factories import target
 
 from poetry_env_audit.findings import Finding
 from poetry_env_audit.findings import Remedy
@@ -17,6 +13,10 @@ from poetry_env_audit.findings import with_policy
 from poetry_env_audit.plan import Action
 from poetry_env_audit.plan import PlannedChange
 from poetry_env_audit.policy import PolicyAction
+from unit.factories import change
+from unit.factories import dist
+from unit.factories import poetry_env
+from unit.factories import target
 
 if TYPE_CHECKING:
     from poetry_env_audit.poetry_env import DistInfo

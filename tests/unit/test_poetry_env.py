@@ -3,10 +3,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from factories import MARKER_ENV
-from factories import dist
-from factories import index_of
-from factories import installation
 
 from poetry_env_audit.poetry_env import DistInfo
 from poetry_env_audit.poetry_env import Problem
@@ -18,6 +14,10 @@ from poetry_env_audit.poetry_env import resolve_closure
 from poetry_env_audit.poetry_env import scan_distributions
 from poetry_env_audit.poetry_env import vendored_dists
 from poetry_env_audit.poetry_env import version_satisfies
+from unit.factories import MARKER_ENV
+from unit.factories import dist
+from unit.factories import index_of
+from unit.factories import installation
 
 if TYPE_CHECKING:
     from pathlib import Path

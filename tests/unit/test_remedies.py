@@ -3,9 +3,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from factories import dist
-from factories import poetry_env
-from factories import target
 
 from poetry_env_audit.findings import Finding
 from poetry_env_audit.findings import Holder
@@ -21,6 +18,9 @@ from poetry_env_audit.remedies import isolate_poetry
 from poetry_env_audit.remedies import repair
 from poetry_env_audit.remedies import specifier_of
 from poetry_env_audit.remedies import use_a_venv
+from unit.factories import dist
+from unit.factories import poetry_env
+from unit.factories import target
 
 if TYPE_CHECKING:
     from poetry_env_audit.poetry_env import PoetryEnvironment

@@ -700,55 +700,15 @@ def test_cleo_honours_no_color_on_a_terminal(monkeypatch: pytest.MonkeyPatch) ->
 
 # ----------------------------------------------------------------- the command
 
-CI_VARIABLES = (
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "TF_BUILD",
-    "CI",
-    "GITHUB_WORKSPACE",
-    "NO_COLOR",
-)
-
-
-class _FakePoetry:
-    def __init__(self, project: Path) -> None:
-        self.pyproject_path = project / "pyproject.toml"
-
 
 @pytest.fixture
 def run_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    env_audit_command: Callable[..., tuple[int, str, str]],
 ) -> Callable[..., tuple[int, str, str]]:
     """``poetry env-audit ARGS`` on hostile_report(), with the environment given."""
-    from cleo.testers.command_tester import CommandTester
-
-    from poetry_env_audit import audit
-    from poetry_env_audit.command import EnvAuditCommand
-    from poetry_env_audit.seams import project as seams_project
-
-    project = tmp_path / "project"
-    project.mkdir()
-    lock_text = "\n" * 22 + '[[package]]\nname = "urllib3"\nversion = "3.0.0"\n'
-    (project / "poetry.lock").write_text(lock_text, encoding="utf-8")
-    for name in (v for v in os.environ if v.startswith("POETRY_ENV_AUDIT_")):
-        monkeypatch.delenv(name)
-    for name in CI_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(
-        seams_project, "load_poetry", lambda command: _FakePoetry(project)
-    )
-    monkeypatch.setattr(seams_project, "project_table", lambda poetry: None)
-    monkeypatch.setattr(
-        seams_project, "activated_groups", lambda command: frozenset({"main"})
-    )
-    monkeypatch.setattr(audit, "audit_project", lambda *args: hostile_report())
 
     def run(args: str = "", **environ: str) -> tuple[int, str, str]:
-        for name, value in environ.items():
-            monkeypatch.setenv(name, value)
-        tester = CommandTester(EnvAuditCommand())
-        code = tester.execute(args, decorated=False)
-        return code, tester.io.fetch_output(), tester.io.fetch_error()
+        return env_audit_command(hostile_report(), args, **environ)
 
     return run
 

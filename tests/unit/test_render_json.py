@@ -6,11 +6,6 @@ from typing import Any
 from typing import cast
 
 import pytest
-from factories import change
-from factories import dist
-from factories import installation
-from factories import poetry_env
-from factories import target
 
 from poetry_env_audit.audit import assess
 from poetry_env_audit.policy import default_policy
@@ -20,6 +15,11 @@ from poetry_env_audit.render.json import to_dict
 from poetry_env_audit.target import TargetEnvironment
 from poetry_env_audit.target import TargetKind
 from poetry_env_audit.target import TargetReason
+from unit.factories import change
+from unit.factories import dist
+from unit.factories import installation
+from unit.factories import poetry_env
+from unit.factories import target
 
 if TYPE_CHECKING:
     from poetry_env_audit.report import Report

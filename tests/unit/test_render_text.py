@@ -6,11 +6,6 @@ from typing import cast
 import pytest
 from cleo.formatters.formatter import Formatter
 from cleo.formatters.style import Style
-from factories import change
-from factories import dist
-from factories import installation
-from factories import poetry_env
-from factories import target
 
 from poetry_env_audit.audit import assess
 from poetry_env_audit.findings import EnvFinding
@@ -32,6 +27,11 @@ from poetry_env_audit.report import RunVerdict
 from poetry_env_audit.target import TargetEnvironment
 from poetry_env_audit.target import TargetKind
 from poetry_env_audit.target import TargetReason
+from unit.factories import change
+from unit.factories import dist
+from unit.factories import installation
+from unit.factories import poetry_env
+from unit.factories import target
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 HOSTILE = [

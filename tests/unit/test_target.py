@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from factories import target
 
 from poetry_env_audit.target import overlap
 from poetry_env_audit.target import real_dirs
+from unit.factories import target
 
 if TYPE_CHECKING:
     from pathlib import Path
