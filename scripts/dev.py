@@ -7,8 +7,9 @@ from __future__ import annotations
 #   python3 scripts/dev.py bench [-- BENCH ARGS...]
 #
 # `test` makes (or reuses) the dev venv .venv-dev, then runs ruff, mypy, the
-# whole pytest suite on Poetry 2.5.1, and the smoke subset on every other
-# Poetry/Python of the matrix (not when pytest arguments are given); `demo`
+# whole pytest suite on Poetry 2.5.1 under coverage (the branch coverage of
+# src/ printed, and checked against its floor), and the smoke subset on every
+# other Poetry/Python of the matrix (not when pytest arguments are given); `demo`
 # runs `poetry env-audit` on a fixture project in a throwaway system-like
 # interpreter; `bench` runs benchmarks/run.py.  .ci/run calls `test`.
 import argparse
@@ -117,8 +118,15 @@ def test_steps(python: Path, pytest_args: Sequence[str], *, matrix: bool) -> lis
         ("ruff-check", [ruff, "check", "."], {}),
         ("ruff-format", [ruff, "format", "--check", *FORMAT_CHECK_PATHS], {}),
         ("mypy", [str(venv_bin("mypy"))], {}),
-        ("pytest", [str(python), "-m", "pytest", *pytest_args], full),
+        (
+            "pytest",
+            [str(python), "-m", "coverage", "run", "-m", "pytest", *pytest_args],
+            full,
+        ),
     ]
+    if not pytest_args:
+        # Branch coverage of src/, printed; under the floor in pyproject.toml fails.
+        steps.append(("coverage", [str(python), "-m", "coverage", "report"], {}))
     if not matrix:
         return steps
     for poetry, minor in MATRIX:
