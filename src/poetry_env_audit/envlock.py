@@ -222,27 +222,11 @@ class EnvironmentLock:
         prepare_lock_file(self.env_path, self.lock_path)
 
     def _take(self, lock: BaseFileLock) -> None:
-        from filelock import Timeout
-
-        try:
-            try:
-                lock.acquire(blocking=False)
-                return
-            except Timeout:
-                pass
+        def waiting(line: str) -> None:
             self.waited = True
-            self._notify(waiting_message(self.lock_path))
-            wait = (
-                -1.0 if self.timeout < 0 or math.isinf(self.timeout) else self.timeout
-            )
-            try:
-                lock.acquire(timeout=wait, poll_interval=POLL_INTERVAL)
-            except Timeout:
-                raise EnvLockTimeout(
-                    timeout_message(self.lock_path, self.timeout), hint=_TIMEOUT_HINT
-                ) from None
-        except (OSError, NotImplementedError) as exc:
-            raise _error(f"cannot lock {self.lock_path}: {_reason(exc)}") from None
+            self._notify(line)
+
+        take(lock, self.lock_path, self.timeout, waiting)
 
     # ------------------------------------------------------------- release
 
@@ -270,6 +254,31 @@ _TIMEOUT_HINT = f"Set {TIMEOUT_VARIABLE} to wait longer."
 
 
 # ------------------------------------------------------------ the lock file
+
+
+def take(
+    lock: BaseFileLock, lock_path: Path, timeout: float, waiting: Callable[[str], None]
+) -> None:
+    """Lock ``lock``, waiting up to ``timeout`` seconds; ``waiting`` is told
+    (one line) when another process holds it."""
+    from filelock import Timeout
+
+    try:
+        try:
+            lock.acquire(blocking=False)
+            return
+        except Timeout:
+            pass
+        waiting(waiting_message(lock_path))
+        wait = -1.0 if timeout < 0 or math.isinf(timeout) else timeout
+        try:
+            lock.acquire(timeout=wait, poll_interval=POLL_INTERVAL)
+        except Timeout:
+            raise EnvLockTimeout(
+                timeout_message(lock_path, timeout), hint=_TIMEOUT_HINT
+            ) from None
+    except (OSError, NotImplementedError) as exc:
+        raise _error(f"cannot lock {lock_path}: {_reason(exc)}") from None
 
 
 def _file_lock(lock_path: Path) -> BaseFileLock:

@@ -66,53 +66,19 @@ class InstallGuard:
         try:
             policy = self.policy()
             dry_run = self.command.dry_run()
-            if not self.command.is_self and not self._gate(policy, dry_run):
+            if not self.command.is_self and not pep668_gate(
+                self.command, self.console, policy, dry_run
+            ):
                 self.refused = True
             elif policy.lock and not dry_run:
-                self._take_lock(policy)
+                self.lock = take_lock(self.command, self.console, policy)
         except AuditError as error:
             from poetry_env_audit.render import guard as messages
 
             self.console.line(messages.audit_error(error))
             self.refused = True
         except Exception as error:  # noqa: BLE001 - the plugin must never brick Poetry
-            self.refused = self._internal_error(error)
-
-    def _gate(self, policy: Policy, dry_run: bool) -> bool:
-        """PEP 668: whether the command may install into the target."""
-        from poetry_env_audit.envlock import externally_managed_error
-        from poetry_env_audit.render import guard as messages
-        from poetry_env_audit.seams.environment import env_stdlib
-
-        env = self.command.env
-        if env.is_venv():
-            return True
-        stdlib = env_stdlib(env)
-        marker = externally_managed_error(stdlib, in_venv=False) if stdlib else None
-        action = policy.action("externally-managed")
-        if marker is None or action is PolicyAction.OFF:
-            return True
-        refuse = action is PolicyAction.BLOCK and not dry_run
-        self.console.line(
-            messages.externally_managed(str(env.path), marker, refused=refuse)
-        )
-        return not refuse
-
-    def _take_lock(self, policy: Policy) -> None:
-        from poetry_env_audit.envlock import EnvironmentLock
-        from poetry_env_audit.render import guard as messages
-        from poetry_env_audit.seams.environment import env_purelib
-
-        lock = EnvironmentLock(
-            env_purelib(self.command.env),
-            timeout=policy.lock_timeout,
-            command=f"poetry {self.command.name}",
-            notify=lambda line: self.console.line(messages.comment(line)),
-        )
-        lock.acquire()
-        self.lock = lock
-        if lock.waited:
-            self.command.refresh_installed()
+            self.refused = internal_error(self.command, self.console, error)
 
     def unguarded(self) -> None:
         """This Poetry gives the plugin no installer: say so; strict refuses."""
@@ -141,7 +107,11 @@ class InstallGuard:
             self.console.line(messages.audit_error(error))
             return 1
         except Exception as error:  # noqa: BLE001 - the plugin must never brick Poetry
-            return 1 if self._internal_error(error) else handle.run(ops)
+            return (
+                1
+                if internal_error(self.command, self.console, error)
+                else handle.run(ops)
+            )
         if decision.unchanged is not None:
             from poetry_env_audit.render import guard as messages
             from poetry_env_audit.seams import poetry_version
@@ -181,18 +151,65 @@ class InstallGuard:
         ci_output = self._policy.ci_output if self._policy else "auto"
         self.console.lines(lines, report, ci_output=ci_output)
 
-    def _internal_error(self, error: Exception) -> bool:
-        """The one rule for the plugin's own errors: one line, and Poetry carries
-        on unless ``strict`` is set. Returns whether to stop."""
-        from poetry_env_audit.render import guard as messages
 
-        strict = strict_requested(self.command.table_or_none(), os.environ)
-        self.console.line(messages.internal_error(error, strict=strict))
-        if self.command.io.is_debug():
-            import traceback
+# ------------------------------------------------------------ the steps
 
-            self.console.line(traceback.format_exc())
-        return strict
+
+def pep668_gate(
+    command: InstallingCommand, console: GuardConsole, policy: Policy, dry_run: bool
+) -> bool:
+    """PEP 668: whether the command may install into the target."""
+    from poetry_env_audit.envlock import externally_managed_error
+    from poetry_env_audit.render import guard as messages
+    from poetry_env_audit.seams.environment import env_stdlib
+
+    env = command.env
+    if env.is_venv():
+        return True
+    stdlib = env_stdlib(env)
+    marker = externally_managed_error(stdlib, in_venv=False) if stdlib else None
+    action = policy.action("externally-managed")
+    if marker is None or action is PolicyAction.OFF:
+        return True
+    refuse = action is PolicyAction.BLOCK and not dry_run
+    console.line(messages.externally_managed(str(env.path), marker, refused=refuse))
+    return not refuse
+
+
+def take_lock(
+    command: InstallingCommand, console: GuardConsole, policy: Policy
+) -> EnvironmentLock:
+    """The environment lock on the target, held until TERMINATE."""
+    from poetry_env_audit.envlock import EnvironmentLock
+    from poetry_env_audit.render import guard as messages
+    from poetry_env_audit.seams.environment import env_purelib
+
+    lock = EnvironmentLock(
+        env_purelib(command.env),
+        timeout=policy.lock_timeout,
+        command=f"poetry {command.name}",
+        notify=lambda line: console.line(messages.comment(line)),
+    )
+    lock.acquire()
+    if lock.waited:
+        command.refresh_installed()
+    return lock
+
+
+def internal_error(
+    command: InstallingCommand, console: GuardConsole, error: Exception
+) -> bool:
+    """The one rule for the plugin's own errors: one line, and Poetry carries
+    on unless ``strict`` is set. Returns whether to stop."""
+    from poetry_env_audit.render import guard as messages
+
+    strict = strict_requested(command.table_or_none(), os.environ)
+    console.line(messages.internal_error(error, strict=strict))
+    if command.io.is_debug():
+        import traceback
+
+        console.line(traceback.format_exc())
+    return strict
 
 
 def attach(command: object, io: IO) -> InstallGuard | None:

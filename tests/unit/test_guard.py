@@ -537,7 +537,7 @@ def test_pep_668_warn_goes_on_and_takes_the_lock(tmp_path: Path) -> None:
 
 def test_pep_668_does_not_apply_to_a_venv_or_poetry_self(tmp_path: Path) -> None:
     for kw in ({"venv": True}, {"cls": SelfCommand, "name": "self add"}):
-        setup = make_setup(tmp_path / str(len(kw)), **kw)  # type: ignore[arg-type]
+        setup = make_setup(tmp_path / str(len(kw)), **kw)
         _externally_managed(setup)
         guard = setup.guard()
         guard.prepare()
