@@ -183,6 +183,7 @@ def audit_project(
     """``poetry env-audit``: predict what installing the lock would do, and judge it."""
     from poetry_env_audit.poetry_env import inspect_poetry_environment
     from poetry_env_audit.seams.environment import find_target
+    from poetry_env_audit.seams.plan import LockedPackages
     from poetry_env_audit.seams.plan import check_fresh
     from poetry_env_audit.seams.plan import check_lock
     from poetry_env_audit.seams.plan import operations_to_changes
@@ -193,6 +194,7 @@ def audit_project(
     own = inspect_poetry_environment()
     check_lock(poetry)
     env, target = find_target(poetry, io, own.import_paths)
+    locked = LockedPackages(poetry)
     changes: list[PlannedChange] = []
     if env is None:
         check_fresh(poetry)
@@ -204,11 +206,12 @@ def audit_project(
                 groups=options.groups,
                 extras=options.extras,
                 sync=options.sync,
-            )
+            ),
+            locked,
         )
 
     def holders_for(name: str, specifier: str) -> Sequence[Holder]:
-        return project_holders(poetry, name, specifier)
+        return project_holders(poetry, name, specifier, locked)
 
     return assess(
         poetry=own,

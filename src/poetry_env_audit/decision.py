@@ -52,7 +52,10 @@ def decide(
     import_paths = real_dirs(p for p in sys.path if p)
     if not command.is_self and not overlap(env_site_dirs(env), import_paths):
         return Decision()
-    changes = operations_to_changes(operations)
+    from poetry_env_audit.seams.plan import LockedPackages
+
+    locked = LockedPackages(command.poetry)
+    changes = operations_to_changes(operations, locked)
     shared = policy.action("shared")
     if not changes and shared is not PolicyAction.BLOCK:
         if command.is_self or shared is not PolicyAction.WARN:
@@ -75,7 +78,7 @@ def decide(
     def holders_for(name: str, specifier: str) -> list[Holder]:
         if command.is_self:
             return []
-        return project_holders(command.poetry, name, specifier)
+        return project_holders(command.poetry, name, specifier, locked)
 
     return Decision(
         report=assess(

@@ -134,6 +134,10 @@ def evaluate(
         current = index.get(change.name)
         if not _applies_to_poetry(target, current, poetry.import_paths):
             continue
+        if current is not None and change.action is not Action.INSTALL:
+            # What is installed, whatever version the plan says it replaces
+            # (Poetry 1.8 names the lock's version in some removals).
+            change = replace(change, current=current.version)
         applied.append(change)
         if change.action is Action.REMOVE:
             index.pop(change.name, None)

@@ -24,7 +24,8 @@ class PlannedChange:
     """One operation Poetry would execute, reduced to what matters here.
 
     ``requires`` are the PEP 508 requirements of the planned version (from the
-    lock), used to check what Poetry would need after the change.
+    lock), used to check what Poetry would need after the change;
+    ``unreadable`` the ones that have no PEP 508 form, as Poetry wrote them.
     """
 
     name: str
@@ -33,6 +34,7 @@ class PlannedChange:
     current: str | None
     planned: str | None
     requires: tuple[str, ...] = ()
+    unreadable: tuple[str, ...] = ()
 
 
 def classify(job_type: str, current: str | None, planned: str | None) -> Action:

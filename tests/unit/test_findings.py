@@ -390,3 +390,28 @@ def test_with_policy_sets_policy_and_remedies() -> None:
     assert judged.remedies == (remedy,)
     assert judged.detail == finding.detail
     assert str(Verdict.BREAKS) == "breaks"
+
+
+@pytest.mark.parametrize(
+    ("planned", "action"),
+    [(None, Action.REMOVE), ("2.2.0", Action.DOWNGRADE)],
+    ids=["removal", "downgrade"],
+)
+def test_current_is_the_installed_version_not_the_plans(
+    planned: str | None, action: Action
+) -> None:
+    """Poetry 1.8 names the lock's version in removals of unrequested extras;
+    what the user has installed is what the report must say."""
+    stale = change("urllib3", "2.1.0", planned, action=action)
+    (finding,) = evaluate(env(), target(), [stale])
+    assert finding.current == "2.3.0"
+    assert "2.1.0" not in finding.detail
+    assert "2.3.0" in finding.detail
+
+
+def test_a_planned_versions_new_requirement_is_judged() -> None:
+    """A planned dulwich that needs a newer urllib3 than the one installed breaks."""
+    planned = change("dulwich", "0.22.8", "0.23.0", requires=["urllib3>=2.4"])
+    (finding,) = evaluate(env(), target(), [planned])
+    assert finding.verdict is Verdict.BREAKS
+    assert "urllib3" in finding.detail

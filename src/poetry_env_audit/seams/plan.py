@@ -169,20 +169,151 @@ def plan_operations(
     return recorder.operations
 
 
-def _requires(package: Any) -> tuple[str, ...]:
+def requirements_of(package: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A package's requirements as PEP 508 strings, and those that could not
+    be converted (Poetry's own text for them), never dropped silently.
+
+    Optional requirements are kept with an ``extra == "..."`` marker for each
+    of the package's extras that lists them, so that they count exactly when
+    someone requires the package with that extra.
+    """
+    extras_of: dict[str, list[str]] = {}
+    for extra, deps in (getattr(package, "extras", None) or {}).items():
+        for dep in deps:
+            extras_of.setdefault(str(dep.name), []).append(str(extra))
     out: list[str] = []
+    unreadable: list[str] = []
     for dep in getattr(package, "requires", ()):
-        if dep.is_optional():
-            continue
+        extras = extras_of.get(str(dep.name), []) if dep.is_optional() else [""]
+        for extra in extras:
+            text = pep508(dep, extra=extra)
+            if text is None:
+                unreadable.append(_poetry_text(dep))
+            else:
+                out.append(text)
+    return tuple(out), tuple(dict.fromkeys(unreadable))
+
+
+def _poetry_text(dep: Any) -> str:
+    try:
+        return str(dep.to_pep_508())
+    except Exception:  # noqa: BLE001 - the name and constraint still say what it was
+        return f"{dep.name} ({dep.pretty_constraint})"
+
+
+def pep508(dep: Any, *, extra: str = "") -> str | None:
+    """Poetry's ``Dependency`` as a requirement ``packaging`` reads, or ``None``.
+
+    Poetry's ``to_pep_508()`` may write a union (``>=2.0.2,<3.0.5 || >3.0.5``)
+    that PEP 440 has no syntax for; a union whose gaps are single versions is
+    the same as ``!=`` exclusions (``>=2.0.2,!=3.0.5``). Any other union has no
+    PEP 440 form: ``None``.
+    """
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
+    try:
+        text = str(dep.to_pep_508())
+    except Exception:  # noqa: BLE001 - handled below from the parts
+        text = ""
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        spec = specifier_of_constraint(dep.constraint)
+        if spec is None:
+            return None
+        marker = text.split(";", 1)[1].strip() if ";" in text else ""
+        name = dep.complete_name if hasattr(dep, "complete_name") else dep.name
         try:
-            out.append(str(dep.to_pep_508()))
-        except Exception:  # noqa: BLE001,S112 - a requirement Poetry cannot print is skipped
-            continue
-    return tuple(out)
+            req = Requirement(f"{name}{spec}{' ; ' + marker if marker else ''}")
+        except InvalidRequirement:
+            return None
+    if extra:
+        marker = f'extra == "{extra}"'
+        req = Requirement(
+            f"{str(req).split(';', 1)[0].strip()} ; "
+            + (f"({req.marker}) and {marker}" if req.marker else marker)
+        )
+    return str(req)
 
 
-def operations_to_changes(operations: Iterable[Operation]) -> list[PlannedChange]:
-    """Reduce Poetry operations to :class:`PlannedChange` (skipped ones dropped)."""
+def specifier_of_constraint(constraint: Any) -> str | None:
+    """A PEP 440 specifier set for a Poetry version constraint, or ``None``."""
+    from packaging.specifiers import InvalidSpecifier
+    from packaging.specifiers import SpecifierSet
+
+    if constraint.is_any():
+        return ""
+    text = str(constraint)
+    try:
+        return str(SpecifierSet(text))
+    except InvalidSpecifier:
+        pass
+    if not hasattr(constraint, "ranges") and hasattr(constraint, "text"):
+        return f"=={constraint.text}"  # a single version
+    ranges = getattr(constraint, "ranges", None)
+    if not ranges:
+        return None
+    try:
+        # Each piece alone is a plain range that packaging reads.
+        lower = [x for x in SpecifierSet(str(ranges[0])) if x.operator in (">", ">=")]
+        upper = [x for x in SpecifierSet(str(ranges[-1])) if x.operator in ("<", "<=")]
+    except InvalidSpecifier:
+        return None
+    parts = [str(x) for x in lower]
+    for one, two in zip(ranges, ranges[1:]):
+        point = getattr(two, "min", None)
+        if point is None or one.include_max or two.include_min:
+            return None  # a real gap: no PEP 440 form
+        # ``<V`` is stored as ``<V.dev0`` (PEP 440: no pre-release of V either).
+        if one.max != point and one.max != point.first_devrelease():
+            return None
+        parts.append(f"!={point.text}")
+    parts.extend(str(x) for x in upper)
+    try:
+        return str(SpecifierSet(",".join(parts)))
+    except InvalidSpecifier:
+        return None
+
+
+class LockedPackages:
+    """The lock's packages with their dependencies, read once per command.
+
+    ``Locker.locked_repository()`` is what Poetry itself reads them with (on
+    2.x, the packages it installs from a 2.1 lock come from
+    ``locked_packages()``, without dependencies).
+    """
+
+    def __init__(self, poetry: Poetry) -> None:
+        self._poetry = poetry
+        self._packages: list[Any] | None = None
+        self._by_version: dict[tuple[str, str], Any] = {}
+
+    def packages(self) -> list[Any]:
+        if self._packages is None:
+            try:
+                self._packages = list(self._poetry.locker.locked_repository().packages)
+            except Exception:  # noqa: BLE001 - an unreadable lock is reported by check_lock
+                self._packages = []
+            self._by_version = {
+                (str(p.name), p.version.text): p for p in self._packages
+            }
+        return self._packages
+
+    def find(self, name: str, version: str) -> Any:
+        """The locked package ``name`` at ``version``, or ``None``."""
+        self.packages()
+        return self._by_version.get((name, version))
+
+
+def operations_to_changes(
+    operations: Iterable[Operation], locked: LockedPackages | None = None
+) -> list[PlannedChange]:
+    """Reduce Poetry operations to :class:`PlannedChange` (skipped ones dropped).
+
+    A planned version's requirements are the lock's own (``locked``) when the
+    lock has that version, else those of the package Poetry solved.
+    """
     from poetry_env_audit.plan import PlannedChange
     from poetry_env_audit.plan import classify
 
@@ -201,6 +332,13 @@ def operations_to_changes(operations: Iterable[Operation]) -> list[PlannedChange
         # pretty_version: full_pretty_version carries a file path or a git ref.
         current = initial.pretty_version if initial else None
         planned = target.pretty_version if target else None
+        requires: tuple[str, ...] = ()
+        unreadable: tuple[str, ...] = ()
+        if target is not None:
+            found = (
+                locked.find(str(target.name), target.version.text) if locked else None
+            )
+            requires, unreadable = requirements_of(found or target)
         changes.append(
             PlannedChange(
                 name=str(ref.name),
@@ -212,13 +350,16 @@ def operations_to_changes(operations: Iterable[Operation]) -> list[PlannedChange
                 ),
                 current=current,
                 planned=planned,
-                requires=_requires(target) if target else (),
+                requires=requires,
+                unreadable=unreadable,
             )
         )
     return changes
 
 
-def project_holders(poetry: Poetry, name: str, specifier: str) -> list[Holder]:
+def project_holders(
+    poetry: Poetry, name: str, specifier: str, locked: LockedPackages | None = None
+) -> list[Holder]:
     """Who in the project (pyproject or lock) constrains ``name``, and whether each
     constraint leaves room for ``specifier`` (a PEP 440 specifier set)."""
     from poetry.core.constraints.version import parse_constraint
@@ -235,11 +376,7 @@ def project_holders(poetry: Poetry, name: str, specifier: str) -> list[Holder]:
                     allows=not dep.constraint.intersect(wanted).is_empty(),
                 )
             )
-    try:
-        locked = poetry.locker.locked_repository().packages
-    except Exception:  # noqa: BLE001 - the audit already reported an unreadable lock
-        locked = []
-    for package in locked:
+    for package in (locked or LockedPackages(poetry)).packages():
         for dep in package.requires:
             if dep.name == name and not dep.is_optional():
                 holders.append(

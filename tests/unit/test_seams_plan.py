@@ -1,0 +1,127 @@
+"""seams.plan: Poetry's dependencies as PEP 508 requirements, faithfully."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from poetry.core.constraints.version import parse_constraint
+from poetry.core.packages.dependency import Dependency
+from poetry.core.packages.package import Package
+
+from poetry_env_audit.seams.plan import pep508
+from poetry_env_audit.seams.plan import requirements_of
+from poetry_env_audit.seams.plan import specifier_of_constraint
+
+
+@pytest.mark.parametrize(
+    ("constraint", "expected"),
+    [
+        ("*", ""),
+        (">=2.0.2,<3.0.5 || >3.0.5", "!=3.0.5,>=2.0.2"),
+        (">=1.0,<1.5 || >1.5,<1.7 || >1.7,<2.0", "!=1.5,!=1.7,<2.0,>=1.0"),
+        ("<3.0.5 || >3.0.5", "!=3.0.5"),
+        ("!=3.0.*", "!=3.0.*"),
+        ("^1.2", "<2.0.0,>=1.2"),
+        ("~2.1", "<2.2,>=2.1"),
+        ("==1.2.3", "==1.2.3"),
+        ("1.2.*", "==1.2.*"),
+        (">=1,<2 || >=3,<4", None),  # a real gap: no PEP 440 form
+        ("1.0 || 2.0", None),
+    ],
+)
+def test_specifier_of_constraint(constraint: str, expected: str | None) -> None:
+    got = specifier_of_constraint(parse_constraint(constraint))
+    if expected is None:
+        assert got is None
+        return
+    assert got is not None
+    # Same set of versions: compare as packaging reads them.
+    from packaging.specifiers import SpecifierSet
+
+    assert SpecifierSet(got) == SpecifierSet(expected)
+
+
+@pytest.mark.parametrize(
+    ("constraint", "allowed", "refused"),
+    [
+        (
+            ">=2.0.2,<3.0.5 || >3.0.5",
+            ["2.0.2", "3.0.4", "3.0.6", "9"],
+            ["2.0.1", "3.0.5"],
+        ),
+        ("^0.4", ["0.4.0", "0.4.9"], ["0.5.0", "0.3.9"]),
+        (">=1.0,<1.5 || >1.5", ["1.4", "1.6"], ["1.5", "0.9"]),
+    ],
+)
+def test_pep508_allows_what_poetry_allows(
+    constraint: str, allowed: list[str], refused: list[str]
+) -> None:
+    """The requirement packaging reads holds exactly where Poetry's constraint does."""
+    from poetry.core.constraints.version import Version
+
+    dep = Dependency("pyparsing", constraint)
+    text = pep508(dep)
+    assert text is not None
+    spec = Requirement(text).specifier
+    poetry = dep.constraint
+    for version in allowed + refused:
+        assert spec.contains(version, prereleases=True) is poetry.allows(
+            Version.parse(version)
+        ), version
+    assert all(spec.contains(v) for v in allowed)
+    assert not any(spec.contains(v) for v in refused)
+
+
+def test_pep508_keeps_markers_and_extras() -> None:
+    dep = Dependency("typing-extensions", ">=4.0", extras=["x"])
+    dep.marker = dep.marker.intersect(
+        __import__(
+            "poetry.core.version.markers", fromlist=["parse_marker"]
+        ).parse_marker('python_version < "3.11"')
+    )
+    text = pep508(dep)
+    assert text is not None
+    req = Requirement(text)
+    assert (req.name, str(req.specifier), req.extras) == (
+        "typing-extensions",
+        ">=4.0",
+        {"x"},
+    )
+    assert str(req.marker) == 'python_version < "3.11"'
+
+
+def test_pep508_of_a_union_with_a_real_gap_is_none() -> None:
+    assert pep508(Dependency("a", ">=1,<2 || >=3")) is None
+
+
+def _package(name: str, version: str, *deps: Dependency) -> Package:
+    package = Package(name, version)
+    for dep in deps:
+        package.add_dependency(dep)
+    return package
+
+
+def test_requirements_of_a_package_with_extras_and_unions() -> None:
+    optional = Dependency("sniffio", ">=1.1", optional=True)
+    package = _package(
+        "anyio",
+        "4.6.0",
+        Dependency("idna", ">=2.8"),
+        Dependency("pyparsing", ">=2.0.2,<3.0.5 || >3.0.5"),
+        Dependency("odd", ">=1,<2 || >=3"),
+        optional,
+    )
+    package.extras = {canonicalize_name("trio"): [optional]}
+    requires, unreadable = requirements_of(package)
+    parsed = {Requirement(r).name: Requirement(r) for r in requires}
+    assert set(parsed) == {"idna", "pyparsing", "sniffio"}
+    assert parsed["pyparsing"].specifier.contains("3.0.6")
+    assert not parsed["pyparsing"].specifier.contains("3.0.5")
+    assert str(parsed["sniffio"].marker) == 'extra == "trio"'
+    assert len(unreadable) == 1
+    assert unreadable[0].startswith("odd")
+
+
+def test_requirements_of_nothing() -> None:
+    assert requirements_of(_package("certifi", "2024.8.30")) == ((), ())
