@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -12,6 +14,9 @@ from poetry.core.packages.package import Package
 from poetry_env_audit.seams.plan import pep508
 from poetry_env_audit.seams.plan import requirements_of
 from poetry_env_audit.seams.plan import specifier_of_constraint
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.parametrize(
@@ -125,3 +130,71 @@ def test_requirements_of_a_package_with_extras_and_unions() -> None:
 
 def test_requirements_of_nothing() -> None:
     assert requirements_of(_package("certifi", "2024.8.30")) == ((), ())
+
+
+# ----------------------------------------------------------------- messages
+
+
+@pytest.mark.parametrize(
+    ("version", "command"),
+    [("1.8.5", "poetry lock --no-update"), ("2.5.1", "poetry lock")],
+)
+def test_stale_lock_hint_is_right_for_the_running_poetry(
+    monkeypatch: pytest.MonkeyPatch, version: str, command: str
+) -> None:
+    import poetry_env_audit.seams as seams
+    from poetry_env_audit.errors import AuditError
+    from poetry_env_audit.seams.plan import check_fresh
+
+    class Locker:
+        lock = "/p/poetry.lock"
+
+        def is_fresh(self) -> bool:
+            return False
+
+    class Poetry:
+        locker = Locker()
+
+    monkeypatch.setattr(seams, "poetry_version", lambda: version)
+    with pytest.raises(AuditError) as caught:
+        check_fresh(Poetry())  # type: ignore[arg-type]
+    assert f"Run `{command}` to bring it up to date." in str(caught.value)
+
+
+class _Unloadable:
+    """A command whose project Poetry cannot load."""
+
+    def __init__(self, directory: object) -> None:
+        class App:
+            project_directory = directory
+
+        self.application = App()
+
+    @property
+    def poetry(self) -> object:
+        raise RuntimeError("The Poetry configuration is invalid:\n  - bad key")
+
+
+def test_a_project_poetry_rejects_is_named_as_such(tmp_path: Path) -> None:
+    from poetry_env_audit.errors import AuditError
+    from poetry_env_audit.seams.project import load_poetry
+
+    project = tmp_path / "app"
+    (project / "src").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[tool.poetry]\n")
+    with pytest.raises(AuditError) as caught:
+        load_poetry(_Unloadable(project / "src"))
+    assert str(caught.value) == (
+        f"Poetry cannot load the project {project / 'pyproject.toml'}:"
+        " The Poetry configuration is invalid: - bad key."
+    )
+
+
+def test_no_pyproject_is_not_a_poetry_project(tmp_path: Path) -> None:
+    from poetry_env_audit.errors import AuditError
+    from poetry_env_audit.seams.project import load_poetry
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AuditError, match=r"^not a Poetry project: "):
+        load_poetry(_Unloadable(empty))

@@ -62,8 +62,21 @@ def check_fresh(poetry: Poetry) -> None:
         raise AuditError(
             f"{lock_path} is out of date with pyproject.toml; auditing it would need"
             " a new solve over the network.",
-            hint="Run `poetry lock` to bring it up to date.",
+            hint=f"Run `{relock_command()}` to bring it up to date.",
         )
+
+
+def relock_command() -> str:
+    """The command that refreshes a stale lock without updating what it pins:
+    ``poetry lock`` on 2.x, ``poetry lock --no-update`` on 1.8 (there a bare
+    ``poetry lock`` updates every dependency)."""
+    from poetry_env_audit.seams import poetry_version
+
+    return (
+        "poetry lock --no-update"
+        if poetry_version().startswith("1.")
+        else "poetry lock"
+    )
 
 
 def _unreadable(lock_path: Path, exc: BaseException) -> AuditError:

@@ -25,11 +25,29 @@ def project_table(poetry: Poetry) -> object:
 
 
 def load_poetry(command: Any) -> Poetry:
-    """``command.poetry``, with "not a Poetry project" turned into an AuditError."""
+    """``command.poetry``; a project that cannot be loaded is an AuditError that
+    says which it is: no ``pyproject.toml`` at all, or one Poetry rejects."""
     try:
         return command.poetry  # type: ignore[no-any-return]
     except Exception as exc:
-        raise AuditError(f"not a Poetry project: {one_line(exc)}.") from exc
+        found = _pyproject_of(command)
+        if found is None:
+            raise AuditError(f"not a Poetry project: {one_line(exc)}.") from exc
+        raise AuditError(
+            f"Poetry cannot load the project {found}: {one_line(exc)}."
+        ) from exc
+
+
+def _pyproject_of(command: Any) -> Path | None:
+    """The ``pyproject.toml`` Poetry would load (``-C``/``--directory`` on 2.x,
+    else the working directory, and their parents), or ``None``."""
+    application = getattr(command, "application", None)
+    start = Path(getattr(application, "project_directory", None) or Path.cwd())
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def activated_groups(command: Any) -> frozenset[str]:
