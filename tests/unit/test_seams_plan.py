@@ -198,3 +198,32 @@ def test_no_pyproject_is_not_a_poetry_project(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(AuditError, match=r"^not a Poetry project: "):
         load_poetry(_Unloadable(empty))
+
+
+@pytest.mark.parametrize(
+    ("python", "allowed"),
+    [("~3.12", False), (">=3.9", True), ("3.11.*", True)],
+)
+def test_a_python_the_project_forbids_is_refused_in_poetrys_words(
+    python: str, allowed: bool
+) -> None:
+    from poetry_env_audit.errors import AuditError
+    from poetry_env_audit.seams.environment import check_python
+
+    class Env:
+        version_info = (3, 11, 7, "final", 0)
+
+    class Poetry:
+        package = Package("project", "1.0")
+
+    Poetry.package.python_versions = python
+    if allowed:
+        check_python(Poetry(), Env(), create=False)  # type: ignore[arg-type]
+        return
+    with pytest.raises(AuditError) as caught:
+        check_python(Poetry(), Env(), create=False)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        f"Current Python version (3.11.7) is not allowed by the project ({python})."
+        " Poetry cannot switch to a compatible Python version because virtualenv"
+        " creation is disabled."
+    )

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from poetry_env_audit.errors import AuditError
 from poetry_env_audit.target import TargetEnvironment
 from poetry_env_audit.target import TargetKind
 from poetry_env_audit.target import TargetReason
@@ -118,6 +119,7 @@ def find_target(
     env = manager.get()
     create = bool(poetry.config.get("virtualenvs.create", True))
     if env.is_venv() or not create:
+        check_python(poetry, env, create=create)
         return env, describe_project_env(poetry, env, import_paths)
     where = (
         manager.in_project_venv
@@ -131,6 +133,27 @@ def find_target(
         reason=TargetReason.NEW_VENV,
         site_dirs=(),
         shared_dirs=(),
+    )
+
+
+def check_python(poetry: Poetry, env: Env, *, create: bool) -> None:
+    """Raise :class:`AuditError` with Poetry's own words when the project's
+    ``python`` constraint excludes the target's interpreter, as Poetry's
+    ``EnvManager.create_venv`` (and so its dry run) refuses it."""
+    from poetry.core.constraints.version import Version
+
+    given = ".".join(str(part) for part in env.version_info[:3])
+    if poetry.package.python_constraint.allows(Version.parse(given)):
+        return
+    note = (
+        'Please change python executable via the "env use" command.'
+        if create
+        else "Poetry cannot switch to a compatible Python version because"
+        " virtualenv creation is disabled."
+    )
+    raise AuditError(
+        f"Current Python version ({given}) is not allowed by the project"
+        f" ({poetry.package.python_versions}). {note}"
     )
 
 
