@@ -487,3 +487,45 @@ def test_finding_without_requirers_shows_a_dash() -> None:
         "breaks: poetry would be upgraded (2.5.1 -> 2.6.0), but then poetry 2.6.0"
         " requires pbs-installer, which is not installed." in lines
     )
+
+
+# ------------------------------------------------------------- a 100-column terminal
+
+
+def test_rows_are_breaks_first_then_in_name_order() -> None:
+    report = report_for(
+        [change("dulwich", "0.22.8", "0.22.9"), change("packaging", "24.2", "23.2")]
+    )
+    lines = shown(render(report)).splitlines()
+    rows = [
+        line.split()[0] for line in lines if line.startswith(("dulwich", "packaging"))
+    ]
+    assert rows == ["packaging", "dulwich"]
+
+
+def test_a_long_required_by_list_fits_a_100_column_table() -> None:
+    requirers = [
+        dist(
+            f"poetry-plugin-long-name-{i}",
+            "1.0.0",
+            ["packaging>=24.2,<27"],
+            plugin=True,
+        )
+        for i in range(6)
+    ]
+    env = poetry_env([*POETRY.index.values(), *requirers])
+    report = assess(
+        poetry=env,
+        target=target(),
+        changes=[change("packaging", "24.2", "23.2")],
+        policy=default_policy(),
+    )
+    lines = shown(render(report)).splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("Package"))
+    row = lines[head + 1]
+    assert len(row) <= 100, row
+    assert cells(row)[-1] == "breaks"
+    assert re.search(r" \+\d+$", cells(row)[4])
+    # Every requirer is still named on the finding's own line.
+    detail = next(line for line in lines if line.startswith("breaks: packaging"))
+    assert all(f"poetry-plugin-long-name-{i}" in detail for i in range(6))

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 #: Beyond this many rows the table keeps the most important ones and counts the rest.
 MAX_ROWS = 12
+#: The table fits a terminal this wide: the "Required by" cell gets what is left.
+WIDTH = 100
+#: The least the "Required by" cell gets, however wide the other cells are.
+MIN_REQUIRED_BY = 24
 HEADERS = ("Package", "Poetry has", "Lock wants", "Action", "Required by", "Verdict")
 VERDICT_STYLE = {Verdict.BREAKS: "error", Verdict.CHANGES: "warning"}
 KIND_STYLE = {
@@ -77,29 +81,46 @@ def header(report: Report) -> str:
     )
 
 
-def _required_by(finding: Finding) -> str:
+def _required_by(finding: Finding, budget: int) -> str:
+    """Who requires the package, unsatisfied requirers first, in ``budget``
+    columns: as many as fit, then ``+N`` for the rest (the verdict line and
+    ``--format json`` list them all)."""
     if not finding.required_by:
         return "-"
     shown = [r for r in finding.required_by if not r.satisfied] or list(
         finding.required_by
     )
-    text = ", ".join(f"{r.package} {r.version} ({r.requirement})" for r in shown[:2])
-    more = len(finding.required_by) - len(shown[:2])
+    entries = [_one_line(f"{r.package} {r.version} ({r.requirement})") for r in shown]
+    total = len(finding.required_by)
+    # One requirer is always shown whole, however long: it says what breaks.
+    text, used = entries[0], 1
+    for entry in entries[1:2]:
+        more = total - used - 1
+        candidate = f"{text}, {entry}"
+        if len(candidate) + (len(f" +{more}") if more > 0 else 0) > budget:
+            break
+        text, used = candidate, used + 1
+    more = total - used
     return text + (f" +{more}" if more > 0 else "")
 
 
 def table(findings: Sequence[Finding]) -> list[str]:
-    rows = [
+    fixed = [
         (
             safe_name(f.package),
             _one_line(f.current or "-"),
             _one_line(f.planned or "-"),
             f.action.value,
-            _one_line(_required_by(f)),
             f.verdict.value,
         )
         for f in findings
     ]
+    others = [
+        max(len(HEADERS[i]), *(len(r[k]) for r in fixed))
+        for i, k in ((0, 0), (1, 1), (2, 2), (3, 3), (5, 4))
+    ]
+    budget = max(MIN_REQUIRED_BY, WIDTH - sum(others) - 2 * (len(HEADERS) - 1))
+    rows = [(*r[:4], _required_by(f, budget), r[4]) for r, f in zip(fixed, findings)]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
     lines = [
         "  ".join(f"<b>{h.ljust(w)}</b>" for h, w in zip(HEADERS, widths)).rstrip()
@@ -150,14 +171,13 @@ def _importance(finding: Finding) -> tuple[int, int, str]:
 
 
 def shown_findings(findings: Sequence[Finding]) -> tuple[list[Finding], list[Finding]]:
-    """The rows to show and the ones summarised in one line (big sync plans)."""
-    if len(findings) <= MAX_ROWS:
-        return list(findings), []
+    """The rows to show, ``breaks`` first and Poetry's own requirements next,
+    and the ones summarised in one line (big sync plans)."""
     ranked = sorted(findings, key=_importance)
-    keep = {id(f) for f in ranked[: MAX_ROWS - 1]}
-    return [f for f in findings if id(f) in keep], [
-        f for f in findings if id(f) not in keep
-    ]
+    if len(ranked) <= MAX_ROWS:
+        return ranked, []
+    summarised = {id(f) for f in ranked[MAX_ROWS - 1 :]}
+    return ranked[: MAX_ROWS - 1], [f for f in findings if id(f) in summarised]
 
 
 def render(report: Report) -> str:
