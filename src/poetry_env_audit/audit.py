@@ -34,12 +34,16 @@ if TYPE_CHECKING:
 
     from poetry_env_audit.findings import Finding
     from poetry_env_audit.findings import Holder
+    from poetry_env_audit.findings import Remedy
     from poetry_env_audit.plan import PlannedChange
     from poetry_env_audit.poetry_env import PoetryEnvironment
     from poetry_env_audit.policy import Policy
     from poetry_env_audit.target import TargetEnvironment
 
 HoldersFor = Callable[[str, str], "Sequence[Holder]"]
+#: Whether ``poetry install`` without synchronising (with every extra when
+#: asked) would leave Poetry's requirements met: the engine's check of a remedy.
+InstallCheck = Callable[[bool], bool]
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class AuditOptions:
     groups: frozenset[str] | None = None
     extras: tuple[str, ...] = ()
     sync: bool = False
+    #: The group and extras options, as the user gave them (for remedies).
+    flags: str = ""
 
 
 def _no_holders(name: str, specifier: str) -> Sequence[Holder]:
@@ -124,6 +130,38 @@ def run_verdict(
     }[worst]
 
 
+def checked_plain_install(check: InstallCheck, flags: str) -> Remedy:
+    """The first install without synchronising the engine finds harmless."""
+    for all_extras in (False, True):
+        try:
+            harmless = check(all_extras)
+        except Exception:  # noqa: BLE001 - an unchecked command is never offered
+            harmless = False
+        if harmless:
+            more = "--all-extras" if all_extras and "--all-extras" not in flags else ""
+            return remedies.install_without_sync(
+                " ".join(x for x in (flags, more) if x)
+            )
+    return remedies.NO_PLAIN_INSTALL
+
+
+def install_check(
+    planned: Callable[[bool], Sequence[PlannedChange]],
+    poetry: PoetryEnvironment,
+    target: TargetEnvironment,
+) -> InstallCheck:
+    """An :data:`InstallCheck` over ``planned(all_extras)``, the changes of an
+    install without synchronising as Poetry would plan it."""
+
+    def check(all_extras: bool) -> bool:
+        return not any(
+            f.verdict is Verdict.BREAKS
+            for f in evaluate(poetry, target, planned(all_extras))
+        )
+
+    return check
+
+
 def assess(
     *,
     poetry: PoetryEnvironment,
@@ -134,14 +172,29 @@ def assess(
     project: str | None = None,
     sync: bool = False,
     command: str | None = None,
+    install_check: InstallCheck | None = None,
+    flags: str = "",
 ) -> Report:
-    """Findings, policy and remedies for ``changes`` to ``target``."""
+    """Findings, policy and remedies for ``changes`` to ``target``.
+
+    With ``install_check`` the remedy for a removal is checked before it is
+    offered: the plain install (``flags`` kept), else the same with every
+    extra, else the word that none avoids it. Without it, a plain install is
+    offered only when nothing but removals breaks.
+    """
     findings: list[Finding] = []
     judged = evaluate(poetry, target, changes)
     # A plain install is a way out of removals only if it would not be refused too.
     plain_install_passes = not any(
         f.verdict is Verdict.BREAKS and f.action is not Action.REMOVE for f in judged
     )
+    plain: Remedy | None = None
+    removes = any(
+        f.verdict is Verdict.BREAKS and f.action is Action.REMOVE for f in judged
+    )
+    if install_check is not None and removes:
+        plain = checked_plain_install(install_check, flags)
+        plain_install_passes = True  # checked: a command, or the word there is none
     for finding in judged:
         holders = (
             holders_for(
@@ -161,6 +214,7 @@ def assess(
                     holders,
                     command,
                     plain_install_passes=plain_install_passes,
+                    plain=plain,
                 ),
             )
         )
@@ -186,8 +240,7 @@ def audit_project(
     from poetry_env_audit.seams.plan import LockedPackages
     from poetry_env_audit.seams.plan import check_fresh
     from poetry_env_audit.seams.plan import check_lock
-    from poetry_env_audit.seams.plan import operations_to_changes
-    from poetry_env_audit.seams.plan import plan_operations
+    from poetry_env_audit.seams.plan import planned_changes
     from poetry_env_audit.seams.plan import project_holders
     from poetry_env_audit.seams.project import project_dir
 
@@ -196,18 +249,26 @@ def audit_project(
     env, target = find_target(poetry, io, own.import_paths)
     locked = LockedPackages(poetry)
     changes: list[PlannedChange] = []
+    check: InstallCheck | None = None
     if env is None:
         check_fresh(poetry)
     else:
-        changes = operations_to_changes(
-            plan_operations(
+        found = env
+
+        def planned(sync: bool, all_extras: bool = False) -> list[PlannedChange]:
+            return planned_changes(
                 poetry,
-                env,
+                found,
+                locked,
                 groups=options.groups,
                 extras=options.extras,
-                sync=options.sync,
-            ),
-            locked,
+                sync=sync,
+                all_extras=all_extras,
+            )
+
+        changes = planned(options.sync)
+        check = install_check(
+            lambda all_extras: planned(False, all_extras), own, target
         )
 
     def holders_for(name: str, specifier: str) -> Sequence[Holder]:
@@ -221,4 +282,6 @@ def audit_project(
         holders_for=holders_for,
         project=str(project_dir(poetry)),
         sync=options.sync,
+        install_check=check,
+        flags=options.flags,
     )

@@ -92,6 +92,7 @@ class EnvAuditCommand(GroupCommand):
         from poetry_env_audit.audit import audit_project
         from poetry_env_audit.errors import AuditError
         from poetry_env_audit.policy import load_policy
+        from poetry_env_audit.seams.command import install_flags
         from poetry_env_audit.seams.project import activated_groups
         from poetry_env_audit.seams.project import load_poetry
         from poetry_env_audit.seams.project import project_table
@@ -116,6 +117,7 @@ class EnvAuditCommand(GroupCommand):
             groups=activated_groups(self),
             extras=tuple(extras),
             sync=bool(self.option("sync")),
+            flags=install_flags(self.io),
         )
         report = audit_project(poetry, self.io, options, policy)
         self._write(report, ci.choose_format(fmt, policy.ci_output, os.environ), poetry)

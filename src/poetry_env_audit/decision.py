@@ -23,10 +23,14 @@ if TYPE_CHECKING:
 
     from poetry.installation.operations.operation import Operation
 
+    from poetry_env_audit.audit import InstallCheck
     from poetry_env_audit.findings import Holder
+    from poetry_env_audit.plan import PlannedChange
+    from poetry_env_audit.poetry_env import PoetryEnvironment
     from poetry_env_audit.policy import Policy
     from poetry_env_audit.report import Report
     from poetry_env_audit.seams.command import InstallingCommand
+    from poetry_env_audit.seams.plan import LockedPackages
     from poetry_env_audit.target import TargetEnvironment
 
 
@@ -66,6 +70,7 @@ def decide(
 
     from poetry_env_audit.audit import assess
     from poetry_env_audit.poetry_env import inspect_poetry_environment
+    from poetry_env_audit.seams.command import install_flags
     from poetry_env_audit.seams.plan import project_holders
 
     if command.is_self:
@@ -89,8 +94,38 @@ def decide(
             holders_for=holders_for,
             project=str(command.project_dir),
             command=command.retry_command(),
+            install_check=None
+            if command.is_self
+            else _install_check(command, own, target, locked),
+            flags=install_flags(command.io),
         )
     )
+
+
+def _install_check(
+    command: InstallingCommand,
+    own: PoetryEnvironment,
+    target: TargetEnvironment,
+    locked: LockedPackages,
+) -> InstallCheck:
+    """The engine's check of "install without synchronising" for this command."""
+    from poetry_env_audit.audit import install_check
+    from poetry_env_audit.seams.plan import planned_changes
+
+    groups, extras = command.install_options()
+
+    def planned(all_extras: bool) -> list[PlannedChange]:
+        return planned_changes(
+            command.poetry,
+            command.env,
+            locked,
+            groups=groups,
+            extras=extras,
+            sync=False,
+            all_extras=all_extras,
+        )
+
+    return install_check(planned, own, target)
 
 
 def self_policy(policy: Policy) -> Policy:

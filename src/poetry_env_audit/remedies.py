@@ -105,19 +105,45 @@ def use_a_venv(target: TargetEnvironment) -> Remedy | None:
     return None
 
 
+def install_without_sync(flags: str = "") -> Remedy:
+    """``poetry install`` with ``flags``: the way out of a synchronising removal."""
+    if "--all-extras" in flags.split():
+        title = (
+            "Install without synchronising, with every extra (without them this"
+            " Poetry also removes extras it needs)"
+        )
+    else:
+        title = "Install without synchronising (a plain install removes nothing)"
+    return Remedy(title=title, command=" ".join(("poetry install", flags)).strip())
+
+
+#: Said instead when the engine found that every install without
+#: synchronising would remove packages Poetry needs too.
+NO_PLAIN_INSTALL = Remedy(
+    title=(
+        "No install without synchronising avoids it: each would remove packages"
+        " Poetry needs; isolate Poetry instead"
+    ),
+    command=None,
+)
+
+
 def align_lock(
-    finding: Finding, holders: Sequence[Holder], command: str | None = None
+    finding: Finding,
+    holders: Sequence[Holder],
+    command: str | None = None,
+    *,
+    plain: Remedy | None = None,
 ) -> Remedy:
+    """The remedy that changes what the project asks for; for a removal, the
+    checked install without synchronising (``plain``, by default a bare one)."""
     if finding.action is Action.REMOVE:
         if command is not None and command.startswith("poetry remove"):
             return Remedy(
                 title="Change pyproject.toml and the lock only, leave the environment alone",
                 command=command,
             )
-        return Remedy(
-            title="Install without synchronising (a plain install removes nothing)",
-            command="poetry install",
-        )
+        return plain or install_without_sync()
     spec = poetry_specifier(finding)
     blocking = [h for h in holders if not h.allows]
     if blocking:
@@ -168,6 +194,7 @@ def for_package(
     command: str | None = None,
     *,
     plain_install_passes: bool = True,
+    plain: Remedy | None = None,
 ) -> tuple[Remedy, ...]:
     remedies: list[Remedy] = []
     # Aligning the lock makes sense for Poetry's dependencies, not for Poetry itself.
@@ -177,7 +204,7 @@ def for_package(
             command or ""
         ).startswith("poetry remove")
         if plain_install_passes or not removal_by_sync:
-            remedies.append(align_lock(finding, holders, command))
+            remedies.append(align_lock(finding, holders, command, plain=plain))
     venv = use_a_venv(target)
     if venv is not None:
         remedies.append(venv)

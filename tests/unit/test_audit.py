@@ -389,3 +389,67 @@ def test_run_verdict(
         [_finding(p) for p in findings], [_env_finding(p) for p in environment]
     )
     assert got is verdict
+
+
+# ----------------------------------------------------------- checked remedies
+
+REMOVAL = change("packaging", "25.0", None)
+
+
+@pytest.mark.parametrize(
+    ("answers", "command"),
+    [
+        ({False: True, True: True}, "poetry install --only main"),
+        ({False: False, True: True}, "poetry install --only main --all-extras"),
+        ({False: False, True: False}, None),
+    ],
+    ids=["plain", "all-extras", "none"],
+)
+def test_the_way_out_of_a_removal_is_checked_first(
+    answers: dict[bool, bool], command: str | None
+) -> None:
+    asked: list[bool] = []
+
+    def check(all_extras: bool) -> bool:
+        asked.append(all_extras)
+        return answers[all_extras]
+
+    report = assess(
+        poetry=env(),
+        target=target(),
+        changes=[REMOVAL],
+        policy=default_policy(),
+        sync=True,
+        install_check=check,
+        flags="--only main",
+    )
+    (finding,) = report.findings
+    installs = [r for r in finding.remedies if "synchronising" in r.title]
+    assert len(installs) == 1
+    assert installs[0].command == command
+    if command is None:
+        assert installs[0].title.startswith("No install without synchronising")
+    assert asked == [False] if answers[False] else [False, True]
+
+
+def test_a_check_that_fails_offers_no_unchecked_command() -> None:
+    def check(all_extras: bool) -> bool:
+        raise RuntimeError("cannot plan")
+
+    report = assess(
+        poetry=env(),
+        target=target(),
+        changes=[REMOVAL],
+        policy=default_policy(),
+        install_check=check,
+    )
+    commands = [r.command for r in report.findings[0].remedies]
+    assert "poetry install" not in commands
+
+
+def test_install_check_judges_the_planned_changes() -> None:
+    from poetry_env_audit.audit import install_check
+
+    plans = {False: [REMOVAL], True: [UNRELATED]}
+    check = install_check(lambda all_extras: plans[all_extras], env(), target())
+    assert (check(False), check(True)) == (False, True)

@@ -227,3 +227,40 @@ def test_a_python_the_project_forbids_is_refused_in_poetrys_words(
         " Poetry cannot switch to a compatible Python version because virtualenv"
         " creation is disabled."
     )
+
+
+class _Input:
+    def __init__(self, options: dict[str, object]) -> None:
+        self.options = options
+
+    def has_option(self, name: str) -> bool:
+        return name in self.options
+
+    def option(self, name: str) -> object:
+        return self.options[name]
+
+
+class _IO:
+    def __init__(self, options: dict[str, object]) -> None:
+        self.input = _Input(options)
+
+
+@pytest.mark.parametrize(
+    ("options", "flags"),
+    [
+        ({}, ""),
+        ({"only": ["main"], "extras": [], "all-extras": False}, "--only main"),
+        (
+            {"with": ["docs,test"], "without": ["dev"], "extras": ["a b"]},
+            "--with docs,test --without dev -E 'a b'",
+        ),
+        ({"all-groups": True, "all-extras": True}, "--all-groups --all-extras"),
+        ({"only": ["x; rm -rf /"]}, "--only 'x; rm -rf /'"),
+    ],
+)
+def test_install_flags_repeat_the_options_quoted(
+    options: dict[str, object], flags: str
+) -> None:
+    from poetry_env_audit.seams.command import install_flags
+
+    assert install_flags(_IO(options)) == flags

@@ -101,6 +101,10 @@ SEAMS: tuple[Seam, ...] = (
     ),
     Seam("Installer.is_dry_run()", "--dry-run never blocks"),
     Seam(
+        "GroupCommand.activated_groups, Installer._extras",
+        "a remedy's install is planned with the command's groups and extras",
+    ),
+    Seam(
         "Executor._use_builtin_uninstall, Env.site_packages.distributions(name=)",
         "serialised swaps use Poetry's in-process uninstaller (absent before 2.5: pip)",
         ("2.5.1",),

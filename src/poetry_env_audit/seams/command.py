@@ -63,6 +63,36 @@ def input_option(io: Any, name: str) -> bool:
         return False
 
 
+#: The options of ``poetry install`` that choose what is installed, as flags.
+_GROUP_OPTIONS = ("with", "without", "only")
+
+
+def install_flags(io: Any) -> str:
+    """The group and extras options given on the command line, shell-quoted,
+    to repeat in a remedy (``--only main --all-extras``)."""
+    flags: list[str] = []
+
+    def values(name: str) -> list[str]:
+        try:
+            if not io.input.has_option(name):
+                return []
+            value = io.input.option(name)
+        except Exception:  # noqa: BLE001 - an option this command lacks
+            return []
+        if isinstance(value, (list, tuple)):
+            return [str(v) for v in value if v]
+        return [str(value)] if value not in (None, False, "") else []
+
+    for name in _GROUP_OPTIONS:
+        flags.extend(f"--{name} {shlex.quote(v)}" for v in values(name))
+    if values("all-groups"):
+        flags.append("--all-groups")
+    flags.extend(f"-E {shlex.quote(v)}" for v in values("extras"))
+    if values("all-extras"):
+        flags.append("--all-extras")
+    return " ".join(flags)
+
+
 class InstallingCommand:
     """One of Poetry's installing commands, with the event's ``io``."""
 
@@ -151,6 +181,15 @@ class InstallingCommand:
             self.fallbacks.note(
                 "Installer._installed_repository", "the plan may predate the wait"
             )
+
+    def install_options(self) -> tuple[frozenset[str] | None, tuple[str, ...]]:
+        """The groups and extras this command installs (for checking remedies)."""
+        try:
+            groups: frozenset[str] | None = frozenset(self.command.activated_groups)
+        except Exception:  # noqa: BLE001 - not a group command: the lock's default
+            groups = None
+        extras = getattr(self.installer, "_extras", None) or ()
+        return groups, tuple(str(e) for e in extras)
 
     def retry_command(self) -> str | None:
         """For ``poetry remove``: the same removal without touching the environment."""

@@ -182,6 +182,22 @@ def plan_operations(
     return recorder.operations
 
 
+def planned_changes(
+    poetry: Poetry,
+    env: Env,
+    locked: LockedPackages,
+    *,
+    groups: Iterable[str] | None,
+    extras: Sequence[str],
+    sync: bool,
+    all_extras: bool = False,
+) -> list[PlannedChange]:
+    """What ``poetry install`` with these options would change (a dry run)."""
+    wanted = [str(e) for e in poetry.package.extras] if all_extras else list(extras)
+    operations = plan_operations(poetry, env, groups=groups, extras=wanted, sync=sync)
+    return operations_to_changes(operations, locked)
+
+
 def requirements_of(package: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A package's requirements as PEP 508 strings, and those that could not
     be converted (Poetry's own text for them), never dropped silently.
