@@ -530,6 +530,13 @@ def decide(
     return Outcome.ISOLATE
 
 
+def offers_isolation(*, shared: bool, kind: str, isolated_here: bool) -> bool:
+    """Whether ``poetry self isolate`` is a way out: Poetry shares the target
+    and is not in a dedicated environment yet (pipx, the official installer,
+    or one this command made)."""
+    return shared and kind not in DEDICATED_KINDS and not isolated_here
+
+
 def writable(mode: int, *, access: bool) -> bool:
     """A launcher can be replaced: the OS allows it and it is not read-only
     on purpose (no write bit at all, which root's ``access()`` ignores)."""
