@@ -11,12 +11,14 @@ as it was; the next run starts over.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -190,19 +192,26 @@ def find_record(
     location: str, name: str, version: str
 ) -> tuple[str | None, str | None]:
     """RECORD and entry_points.txt of ``name`` ``version`` installed in ``location``."""
-    from importlib import metadata
+    dist = _dists_in(location).get((name, version))
+    if dist is None:
+        return None, None
+    return dist.read_text("RECORD"), dist.read_text("entry_points.txt")
 
+
+@functools.cache
+def _dists_in(location: str) -> dict[tuple[str, str], metadata.Distribution]:
+    """The distributions of one directory by (canonical name, version), first wins."""
     from packaging.utils import canonicalize_name
 
+    found: dict[tuple[str, str], metadata.Distribution] = {}
     for dist in metadata.distributions(path=[location]):
         try:
             raw = dist.metadata["Name"]
         except (KeyError, OSError):
             continue
-        if not raw or canonicalize_name(raw) != name or dist.version != version:
-            continue
-        return dist.read_text("RECORD"), dist.read_text("entry_points.txt")
-    return None, None
+        if raw:
+            found.setdefault((canonicalize_name(raw), dist.version), dist)
+    return found
 
 
 # ------------------------------------------------------------------ the plan
