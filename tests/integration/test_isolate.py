@@ -378,3 +378,26 @@ def test_module_run_without_a_launcher_is_refused(
 
     assert_refused(result, "no `poetry` launcher of this Poetry was found")
     assert not venv_of(system_poetry).exists()
+
+
+def test_symlinked_launcher_is_replaced_and_restored_as_a_symlink(
+    system_poetry: Interpreter, tmp_path: Path
+) -> None:
+    interp = system_poetry
+    script = make_launcher(interp)
+    original = script.read_bytes()
+    link = tmp_path / "bin" / "poetry"
+    link.parent.mkdir()
+    link.symlink_to(script)
+
+    result = isolate(interp, link, tmp_path)
+
+    assert result.returncode == 0, describe(result)
+    assert not link.is_symlink()
+    assert shebang_python(link) == str(venv_of(interp) / "bin" / "python")
+    assert script.read_bytes() == original  # the file it pointed to is left alone
+    assert_runs(interp, link, tmp_path)
+    undone = run_launcher(interp, link, [*ISOLATE, "--undo"], cwd=tmp_path)
+    assert undone.returncode == 0, describe(undone)
+    assert link.is_symlink()
+    assert link.readlink() == script
