@@ -276,12 +276,18 @@ class DistPlan:
 
     name: str
     version: str
-    source: str  # its site-packages directory
+    source: str  # its site-packages directory, or the cached wheel
     dist_info: str  # relative, e.g. "poetry-2.5.1.dist-info"
     files: tuple[str, ...]
     scripts: tuple[Script, ...]
     skipped: tuple[str, ...]  # RECORD paths outside site-packages not recreated
     record: str = field(repr=False)
+    #: From a wheel: the archive member of each of ``files``, in order.
+    members: tuple[str, ...] | None = None
+
+    @property
+    def from_wheel(self) -> bool:
+        return self.members is not None
 
     @property
     def describe(self) -> str:
@@ -314,7 +320,8 @@ def plan_dist(
     label = f"{name} {version}"
     if record is None:
         raise CannotIsolateError(
-            f"{label} ({source}) has no RECORD file: its files cannot be copied"
+            f"{label} ({source}) has no RECORD file and Poetry's cache no wheel"
+            " of it: its files cannot be copied"
         )
     rows = parse_record(record)
     own_record = [r for r in rows if r.path.endswith(".dist-info/RECORD")]
@@ -364,6 +371,110 @@ def plan_dist(
         skipped=tuple(skipped),
         record=format_record(out),
     )
+
+
+def wheel_matches(
+    filename: str, name: str, version: str, supported: frozenset[str]
+) -> bool:
+    """``filename`` is a wheel of exactly ``name`` ``version`` that this
+    interpreter can use (one of its tags is in ``supported``)."""
+    from packaging.utils import InvalidWheelFilename
+    from packaging.utils import canonicalize_name
+    from packaging.utils import parse_wheel_filename
+    from packaging.version import InvalidVersion
+    from packaging.version import Version
+
+    try:
+        wheel_name, wheel_version, _, tags = parse_wheel_filename(filename)
+        wanted = Version(version)
+    except (InvalidWheelFilename, InvalidVersion):
+        return False
+    return (
+        wheel_name == canonicalize_name(name)
+        and wheel_version == wanted
+        and any(str(tag) in supported for tag in tags)
+    )
+
+
+def plan_wheel(
+    *,
+    name: str,
+    version: str,
+    wheel: str,
+    members: Iterable[str],
+    record: str | None,
+    entry_points: str | None,
+    python: str,
+    bin_from_site: str,
+) -> DistPlan:
+    """Installing a wheel from Poetry's cache, for a distribution without RECORD.
+
+    ``members``: the archive's file names; ``record``: its RECORD. Files go
+    where an installer puts them (``*.data/purelib`` and ``platlib`` into
+    site-packages); ``*.data/scripts`` are replaced by the console scripts of
+    its entry points, ``*.data/data`` and ``headers`` are left out, as files
+    outside site-packages are for an installed distribution.
+    """
+    label = f"{name} {version}"
+    if record is None:
+        raise CannotIsolateError(f"{label}: the cached wheel {wheel} has no RECORD")
+    rows = {row.path: row for row in parse_record(record)}
+    own = [p for p in rows if p.endswith(".dist-info/RECORD") and "/" not in p[:-7]]
+    if len(own) != 1:
+        raise CannotIsolateError(f"{label}: the cached wheel {wheel} has no RECORD")
+    dist_info = posixpath.dirname(own[0])
+    files: list[str] = []
+    sources: list[str] = []
+    skipped: list[str] = []
+    out: list[RecordRow] = []
+    for member in members:
+        if member.endswith("/") or member == own[0]:
+            continue
+        dest = _wheel_destination(member)
+        if dest is None or inside(dest) is None:
+            skipped.append(member)
+            continue
+        row = rows.get(member)
+        if row is None:
+            raise CannotIsolateError(
+                f"{label}: {member} of the cached wheel {wheel} is not in its RECORD"
+            )
+        files.append(dest)
+        sources.append(member)
+        out.append(RecordRow(dest, row.hash, row.size))
+    scripts = console_scripts(entry_points)
+    for script in scripts:
+        data = render_script(python, script).encode()
+        out.append(
+            RecordRow(
+                posixpath.join(bin_from_site, script.name),
+                record_hash(data),
+                str(len(data)),
+            )
+        )
+    out.append(RecordRow(own[0]))
+    return DistPlan(
+        name=name,
+        version=version,
+        source=wheel,
+        dist_info=dist_info,
+        files=tuple(files),
+        scripts=scripts,
+        skipped=tuple(skipped),
+        record=format_record(out),
+        members=tuple(sources),
+    )
+
+
+def _wheel_destination(member: str) -> str | None:
+    """Where an archive member goes, relative to site-packages (None: not there)."""
+    head, _, rest = member.partition("/")
+    if not head.endswith(".data"):
+        return member
+    scheme, _, path = rest.partition("/")
+    if scheme in ("purelib", "platlib") and path:
+        return path
+    return None
 
 
 def check_scripts(plans: Iterable[DistPlan]) -> None:

@@ -105,7 +105,8 @@ class SelfIsolateCommand(Command):
         return 0
 
     def _describe(self, plan: Plan, installation: str, prefix: str) -> None:
-        sources = sorted({d.source for d in plan.dists})
+        sources = sorted({d.source for d in plan.dists if not d.from_wheel})
+        wheels = [d for d in plan.dists if d.from_wheel]
         scripts = sorted({s.name for d in plan.dists for s in d.scripts})
         skipped = sum(len(d.skipped) for d in plan.dists)
         layout = plan.layout
@@ -118,6 +119,10 @@ class SelfIsolateCommand(Command):
             f"copy {len(plan.dists)} distributions ({plan.files} files) from"
             f" {', '.join(sources)}, without an index:",
             "    " + ", ".join(d.describe for d in plan.dists),
+            *(
+                f"install {d.describe} (it has no RECORD) from Poetry's cache: {d.source}"
+                for d in wheels
+            ),
             f"write their console scripts ({', '.join(scripts)})"
             + (
                 f"; {skipped} other files outside site-packages are left out"

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -38,10 +39,12 @@ from poetry_env_audit.isolate import choose_launcher
 from poetry_env_audit.isolate import decide
 from poetry_env_audit.isolate import new_site
 from poetry_env_audit.isolate import plan_dist
+from poetry_env_audit.isolate import plan_wheel
 from poetry_env_audit.isolate import points_at
 from poetry_env_audit.isolate import relative_bin
 from poetry_env_audit.isolate import render_launcher
 from poetry_env_audit.isolate import render_script
+from poetry_env_audit.isolate import wheel_matches
 from poetry_env_audit.isolate import writable
 
 if TYPE_CHECKING:
@@ -214,6 +217,49 @@ def _dists_in(location: str) -> dict[tuple[str, str], metadata.Distribution]:
     return found
 
 
+def cached_wheel(name: str, version: str) -> Path | None:
+    """A wheel of exactly ``name`` ``version`` in Poetry's artifact cache that
+    this interpreter can install, if there is one."""
+    from packaging.tags import sys_tags
+
+    from poetry_env_audit.seams.isolation import artifacts_dir
+
+    root = artifacts_dir()
+    if root is None or not root.is_dir():
+        return None
+    supported = frozenset(str(tag) for tag in sys_tags())
+    for wheel in sorted(root.rglob("*.whl")):
+        if wheel_matches(wheel.name, name, version, supported):
+            return wheel
+    return None
+
+
+def _plan_cached(
+    wheel: Path, name: str, version: str, layout: Layout, bin_from_site: str
+) -> DistPlan:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            members = archive.namelist()
+            info = [m for m in members if m.endswith(".dist-info/RECORD")]
+            record = archive.read(info[0]).decode("utf-8") if info else None
+            entry = [m for m in members if m.endswith(".dist-info/entry_points.txt")]
+            entry_points = archive.read(entry[0]).decode("utf-8") if entry else None
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as error:
+        raise CannotIsolateError(
+            f"{name} {version}: the cached wheel {wheel} cannot be read ({error})"
+        ) from error
+    return plan_wheel(
+        name=name,
+        version=version,
+        wheel=str(wheel),
+        members=members,
+        record=record,
+        entry_points=entry_points,
+        python=layout.python,
+        bin_from_site=bin_from_site,
+    )
+
+
 # ------------------------------------------------------------------ the plan
 
 
@@ -293,6 +339,14 @@ def plan(own: PoetryEnvironment, layout: Layout) -> tuple[Outcome, Plan | None, 
             continue  # not installed: already reported as a problem
         record, entry_points = find_record(needed.location, needed.name, needed.version)
         source = needed.location
+        wheel = (
+            None if record is not None else cached_wheel(needed.name, needed.version)
+        )
+        if wheel is not None:
+            dists.append(
+                _plan_cached(wheel, needed.name, needed.version, layout, bin_from_site)
+            )
+            continue
         dists.append(
             plan_dist(
                 name=needed.name,
@@ -404,6 +458,9 @@ def make_venv(plan: Plan) -> None:
 def copy_files(plan: Plan) -> None:
     site = plan.site
     for dist in plan.dists:
+        if dist.members is not None:
+            _unpack(dist, dist.members, site)
+            continue
         for rel in dist.files:
             source = Path(dist.source, rel)
             dest = Path(site, rel)
@@ -414,6 +471,22 @@ def copy_files(plan: Plan) -> None:
                 raise CannotIsolateError(
                     f"{dist.describe}: copying {source} failed ({error})"
                 ) from error
+
+
+def _unpack(dist: DistPlan, members: tuple[str, ...], site: str) -> None:
+    """A cached wheel's files into site-packages (executable bits kept)."""
+    try:
+        with zipfile.ZipFile(dist.source) as archive:
+            for member, rel in zip(members, dist.files):
+                dest = Path(site, rel)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(archive.read(member))
+                if (archive.getinfo(member).external_attr >> 16) & 0o111:
+                    dest.chmod(0o755)
+    except (OSError, zipfile.BadZipFile, KeyError) as error:
+        raise CannotIsolateError(
+            f"{dist.describe}: unpacking {dist.source} failed ({error})"
+        ) from error
 
 
 def write_scripts(plan: Plan) -> None:

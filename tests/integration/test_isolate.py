@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from typing import TYPE_CHECKING
 from typing import cast
@@ -368,6 +369,40 @@ def test_plugin_without_record_is_refused(
     assert launcher.read_bytes() == original
     assert not venv_of(interp).exists()
     assert_runs(interp, launcher, tmp_path)
+
+
+def test_plugin_without_record_comes_from_poetrys_cache(
+    system_poetry: Interpreter, find_links: list[Path], tmp_path: Path
+) -> None:
+    interp = system_poetry
+    wheel = build_plugin_wheel(tmp_path / "fake", "fake-plugin", "1.0", [])
+    pip_install(interp.python, [str(wheel)], [wheel.parent, *find_links])
+    [record] = interp.site_packages()[0].glob("fake_plugin-1.0.dist-info/RECORD")
+    record.unlink()
+    # Where Poetry keeps the wheels it downloaded (POETRY_CACHE_DIR/artifacts).
+    cached = state_dir_for(interp) / "cache" / "artifacts" / "0a" / "1b" / "2c"
+    cached.mkdir(parents=True)
+    shutil.copy2(wheel, cached / wheel.name)
+    launcher = make_launcher(interp)
+    plugins = plugin_names(
+        run_launcher(interp, launcher, ["self", "show", "plugins"], cwd=tmp_path)
+    )
+    assert "fake-plugin" in plugins
+
+    dry = isolate(interp, launcher, tmp_path, "--dry-run")
+    result = isolate(interp, launcher, tmp_path)
+
+    assert (
+        f"install fake-plugin 1.0 (it has no RECORD) from Poetry's cache: {cached / wheel.name}"
+        in dry.stdout
+    ), describe(dry)
+    assert result.returncode == 0, describe(result)
+    after = plugin_names(
+        run_launcher(interp, launcher, ["self", "show", "plugins"], cwd=tmp_path)
+    )
+    assert after == plugins
+    copied = venv_of(interp) / "lib" / f"python{interp.python_minor}" / "site-packages"
+    assert (copied / "fake_plugin-1.0.dist-info" / "RECORD").is_file()
 
 
 def test_module_run_without_a_launcher_is_refused(

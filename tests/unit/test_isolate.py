@@ -25,12 +25,14 @@ from poetry_env_audit.isolate import new_site
 from poetry_env_audit.isolate import offers_isolation
 from poetry_env_audit.isolate import parse_record
 from poetry_env_audit.isolate import plan_dist
+from poetry_env_audit.isolate import plan_wheel
 from poetry_env_audit.isolate import points_at
 from poetry_env_audit.isolate import record_hash
 from poetry_env_audit.isolate import relative_bin
 from poetry_env_audit.isolate import render_launcher
 from poetry_env_audit.isolate import render_script
 from poetry_env_audit.isolate import shebang
+from poetry_env_audit.isolate import wheel_matches
 from poetry_env_audit.isolate import writable
 
 LAYOUT = Layout("/root/.local/share/pypoetry")
@@ -295,7 +297,8 @@ def test_plan_dist_writes_a_record_of_the_copy() -> None:
         (
             None,
             frozenset(),
-            f"poetry 2.5.1 ({SITE}) has no RECORD file: its files cannot be copied",
+            f"poetry 2.5.1 ({SITE}) has no RECORD file and Poetry's cache no"
+            " wheel of it: its files cannot be copied",
         ),
         (
             "poetry/__init__.py,,\n",
@@ -560,3 +563,112 @@ def test_offers_isolation(
         offers_isolation(shared=shared, kind=kind, isolated_here=isolated_here)
         is expected
     )
+
+
+# ------------------------------------------------------------------ cached wheels
+
+SUPPORTED = frozenset({"py3-none-any", "cp311-cp311-manylinux_2_17_x86_64"})
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("fake_plugin-1.0-py3-none-any.whl", True),
+        ("Fake.Plugin-1.0.0-py3-none-any.whl", True),
+        ("fake_plugin-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", True),
+        ("fake_plugin-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", False),
+        ("fake_plugin-1.1-py3-none-any.whl", False),
+        ("other-1.0-py3-none-any.whl", False),
+        ("fake_plugin-1.0.tar.gz", False),
+    ],
+    ids=[
+        "pure",
+        "same-name-and-version-spelled-otherwise",
+        "binary",
+        "other-python",
+        "other-version",
+        "other-name",
+        "not-a-wheel",
+    ],
+)
+def test_wheel_matches(filename: str, expected: bool) -> None:
+    assert wheel_matches(filename, "fake-plugin", "1.0", SUPPORTED) is expected
+
+
+WHEEL_RECORD = (
+    "fake_plugin.py,sha256=m,5\n"
+    "fake_plugin-1.0.data/purelib/extra.py,sha256=e,6\n"
+    "fake_plugin-1.0.data/scripts/tool,sha256=t,7\n"
+    "fake_plugin-1.0.data/data/share/doc.txt,sha256=d,8\n"
+    "fake_plugin-1.0.dist-info/METADATA,sha256=x,9\n"
+    "fake_plugin-1.0.dist-info/entry_points.txt,sha256=y,10\n"
+    "fake_plugin-1.0.dist-info/RECORD,,\n"
+)
+WHEEL_MEMBERS = [
+    *(row.split(",")[0] for row in WHEEL_RECORD.splitlines()),
+    "fake_plugin-1.0.dist-info/",
+]
+
+
+def wheel_plan(
+    record: str | None = WHEEL_RECORD, members: list[str] = WHEEL_MEMBERS
+) -> DistPlan:
+    return plan_wheel(
+        name="fake-plugin",
+        version="1.0",
+        wheel="/cache/artifacts/ab/fake_plugin-1.0-py3-none-any.whl",
+        members=members,
+        record=record,
+        entry_points="[console_scripts]\nfake = fake_plugin:main\n",
+        python=VENV_PYTHON,
+        bin_from_site="../../../bin",
+    )
+
+
+def test_plan_wheel_installs_as_an_installer_would() -> None:
+    got = wheel_plan()
+    assert got.from_wheel
+    assert got.dist_info == "fake_plugin-1.0.dist-info"
+    assert got.files == (
+        "fake_plugin.py",
+        "extra.py",
+        "fake_plugin-1.0.dist-info/METADATA",
+        "fake_plugin-1.0.dist-info/entry_points.txt",
+    )
+    assert got.members == (
+        "fake_plugin.py",
+        "fake_plugin-1.0.data/purelib/extra.py",
+        "fake_plugin-1.0.dist-info/METADATA",
+        "fake_plugin-1.0.dist-info/entry_points.txt",
+    )
+    assert got.skipped == (
+        "fake_plugin-1.0.data/scripts/tool",
+        "fake_plugin-1.0.data/data/share/doc.txt",
+    )
+    assert got.scripts == (Script("fake", "fake_plugin", "main"),)
+    rows = parse_record(got.record)
+    assert [r.path for r in rows] == [
+        "fake_plugin.py",
+        "extra.py",
+        "fake_plugin-1.0.dist-info/METADATA",
+        "fake_plugin-1.0.dist-info/entry_points.txt",
+        "../../../bin/fake",
+        "fake_plugin-1.0.dist-info/RECORD",
+    ]
+    assert rows[1] == RecordRow("extra.py", "sha256=e", "6")
+
+
+@pytest.mark.parametrize(
+    ("record", "members", "message"),
+    [
+        (None, WHEEL_MEMBERS, "has no RECORD"),
+        ("fake_plugin.py,sha256=m,5\n", WHEEL_MEMBERS, "has no RECORD"),
+        (WHEEL_RECORD, [*WHEEL_MEMBERS, "smuggled.py"], "smuggled.py of the cached"),
+    ],
+    ids=["no-record", "record-without-itself", "file-not-in-record"],
+)
+def test_plan_wheel_refuses(
+    record: str | None, members: list[str], message: str
+) -> None:
+    with pytest.raises(CannotIsolateError, match=message):
+        wheel_plan(record, members)

@@ -32,6 +32,11 @@ SEAMS: tuple[Seam, ...] = (
         CHECKED_ON,
     ),
     Seam(
+        "Config.create().get('cache-dir') + '/artifacts' (POETRY_CACHE_DIR)",
+        "wheels Poetry downloaded: the copy of a distribution that has no RECORD",
+        CHECKED_ON,
+    ),
+    Seam(
         "console script `poetry = poetry.console.application:main`",
         "what a `poetry` launcher runs; the new launcher runs the same",
         CHECKED_ON,
@@ -51,3 +56,14 @@ def data_dir() -> Path:
     if configured:
         return Path(str(configured)).expanduser()
     return Path(default())
+
+
+def artifacts_dir() -> Path | None:
+    """Where Poetry keeps the wheels it downloaded (``None``: unknown)."""
+    from poetry.config.config import Config
+
+    try:
+        configured = Config.create().get("cache-dir")
+    except Exception:  # noqa: BLE001 - no cache is a refusal later, not a crash
+        return None
+    return Path(str(configured)).expanduser() / "artifacts" if configured else None
