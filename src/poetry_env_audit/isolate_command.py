@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import ClassVar
 
+from cleo.formatters.formatter import Formatter
 from cleo.helpers import option
 from poetry.console.commands.command import Command
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from poetry_env_audit.isolate_run import Plan
 
 EXIT_REFUSED = 1
+escape = Formatter.escape
 PREFIX = "poetry-env-audit"
 
 
@@ -49,9 +51,9 @@ class SelfIsolateCommand(Command):
                 return self._undo(layout)
             return self._isolate(layout)
         except CannotIsolateError as refusal:
-            self.line_error(
-                f"<error>{PREFIX}: cannot isolate Poetry: {refusal}.</error>"
-            )
+            what = "undo the isolation" if self.option("undo") else "isolate Poetry"
+            text = escape(f"{PREFIX}: cannot {what}: {refusal}.")
+            self.line_error(f"<error>{text}</error>")
             return EXIT_REFUSED
 
     def _isolate(self, layout: Layout) -> int:
@@ -63,22 +65,22 @@ class SelfIsolateCommand(Command):
         if self.option("dry-run"):
             outcome, plan, where = isolate_run.plan(own, layout)
             if outcome is Outcome.ALREADY or plan is None:
-                self.line(f"Poetry is already isolated ({where}).")
+                self._say(f"Poetry is already isolated ({where}).")
                 return 0
             self._describe(plan, own.installation.describe(), own.prefix)
             return 0
         with _exclusive(layout):
             outcome, plan, where = isolate_run.plan(own, layout)
             if outcome is Outcome.ALREADY or plan is None:
-                self.line(f"Poetry is already isolated ({where}).")
+                self._say(f"Poetry is already isolated ({where}).")
                 return 0
             isolate_run.isolate(plan)
-        self.line(
+        self._say(
             f"Poetry {plan.poetry} is isolated: {plan.launcher.path} now runs it from"
             f" {layout.venv} ({len(plan.dists)} distributions copied from the"
             " installed files, nothing downloaded)."
         )
-        self.line(
+        self._say(
             f"The packages in {own.prefix} stay where they are;"
             " `poetry self isolate --undo` points the launcher back."
         )
@@ -90,19 +92,23 @@ class SelfIsolateCommand(Command):
         if self.option("dry-run"):
             state = isolate_run.read_state(layout)
             if state is None:
-                self.line("Poetry is not isolated by `poetry self isolate`.")
+                self._say("Poetry is not isolated by `poetry self isolate`.")
             else:
-                self.line(
+                self._say(
                     f"Would point {state.launcher} back at {state.original_prefix}"
                     f" and remove {layout.venv}. Nothing was changed (--dry-run)."
                 )
             return 0
         with _exclusive(layout):
             message = isolate_run.undo(layout)
-        self.line(message)
+        self._say(message)
         # Last: this process may be running from it.
         isolate_run.remove_venv(layout)
         return 0
+
+    def _say(self, text: str) -> None:
+        """One line of plain text: paths and names are not cleo markup."""
+        self.line(escape(text))
 
     def _describe(self, plan: Plan, installation: str, prefix: str) -> None:
         sources = sorted({d.source for d in plan.dists if not d.from_wheel})
@@ -110,7 +116,7 @@ class SelfIsolateCommand(Command):
         scripts = sorted({s.name for d in plan.dists for s in d.scripts})
         skipped = sum(len(d.skipped) for d in plan.dists)
         layout = plan.layout
-        self.line(
+        self._say(
             f"Would isolate Poetry {plan.poetry}, which runs from {prefix}"
             f" ({installation}):"
         )
@@ -134,8 +140,8 @@ class SelfIsolateCommand(Command):
             f"keep {plan.launcher.path} as {layout.backup} and point it at {layout.python}",
             f"record the state in {layout.state}",
         ):
-            self.line(text if text.startswith("    ") else f"  - {text}")
-        self.line("Nothing was changed (--dry-run).")
+            self._say(text if text.startswith("    ") else f"  - {text}")
+        self._say("Nothing was changed (--dry-run).")
 
 
 class _exclusive:  # noqa: N801 - a context manager, named as one is used

@@ -37,6 +37,7 @@ from poetry_env_audit.isolate import check_scripts
 from poetry_env_audit.isolate import check_targets
 from poetry_env_audit.isolate import choose_launcher
 from poetry_env_audit.isolate import decide
+from poetry_env_audit.isolate import launcher_python
 from poetry_env_audit.isolate import new_site
 from poetry_env_audit.isolate import plan_dist
 from poetry_env_audit.isolate import plan_wheel
@@ -132,8 +133,6 @@ def read_launcher(path: str) -> LauncherCandidate | None:
         text: str | None = data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         text = None
-    from poetry_env_audit.isolate import launcher_python
-
     python = launcher_python(text) if text is not None else None
     return LauncherCandidate(
         path=path,
@@ -546,40 +545,49 @@ def backup(plan: Plan) -> str | None:
 
 
 def isolate(plan: Plan) -> None:
-    """Every step of :class:`Step`, in order."""
+    """Every step of :class:`Step`, in order. A failure before the switch
+    removes the new environment again; the launcher is never half-written."""
     layout = plan.layout
-    make_venv(plan)
-    checkpoint(Step.VENV)
     try:
+        make_venv(plan)
+        checkpoint(Step.VENV)
         copy_files(plan)
         checkpoint(Step.COPY)
         write_scripts(plan)
         checkpoint(Step.SCRIPTS)
         verify(plan)
         checkpoint(Step.VERIFY)
-    except CannotIsolateError:
+    except (CannotIsolateError, OSError) as error:
         shutil.rmtree(layout.venv, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise CannotIsolateError(
+                f"building {layout.venv} failed ({error}); nothing was switched"
+            ) from error
         raise
-    symlink = backup(plan)
-    checkpoint(Step.BACKUP)
-    state = State(
-        venv=layout.venv,
-        launcher=plan.launcher.path,
-        backup=layout.backup,
-        original_prefix=os.path.realpath(sys.prefix),
-        original_python=sys.executable,
-        base_python=plan.base_python,
-        poetry=plan.poetry,
-        distributions=plan.versions,
-        plugins=plan.plugins,
-        backup_symlink=symlink,
-    )
-    write_atomic(layout.state, state.to_json().encode())
-    checkpoint(Step.STATE)
-    mode = 0o755 if plan.launcher.is_symlink else _mode(plan.launcher.path)
-    write_atomic(
-        plan.launcher.path, render_launcher(layout.python, layout.venv).encode(), mode
-    )
+    try:
+        symlink = backup(plan)
+        checkpoint(Step.BACKUP)
+        state = State(
+            venv=layout.venv,
+            launcher=plan.launcher.path,
+            backup=layout.backup,
+            original_prefix=os.path.realpath(sys.prefix),
+            original_python=sys.executable,
+            base_python=plan.base_python,
+            poetry=plan.poetry,
+            distributions=plan.versions,
+            plugins=plan.plugins,
+            backup_symlink=symlink,
+        )
+        write_atomic(layout.state, state.to_json().encode())
+        checkpoint(Step.STATE)
+        mode = 0o755 if plan.launcher.is_symlink else _mode(plan.launcher.path)
+        launcher = render_launcher(layout.python, layout.venv).encode()
+        write_atomic(plan.launcher.path, launcher, mode)
+    except OSError as error:
+        raise CannotIsolateError(
+            f"switching {plan.launcher.path} failed ({error}); it is unchanged"
+        ) from error
     checkpoint(Step.SWITCH)
 
 
@@ -597,17 +605,7 @@ def undo(layout: Layout) -> str:
     current = read_launcher(state.launcher)
     restored = False
     if current is not None and points_at(current, layout):
-        if state.backup_symlink is not None:
-            _symlink_atomic(state.launcher, state.backup_symlink)
-        else:
-            try:
-                data = Path(state.backup).read_bytes()
-                mode = _mode(state.backup)
-            except OSError as error:
-                raise CannotIsolateError(
-                    f"the launcher backup {state.backup} cannot be read ({error})"
-                ) from error
-            write_atomic(state.launcher, data, mode)
+        _restore(state)
         restored = True
     checkpoint(Step.SWITCH)
     for path in (layout.state, layout.backup):
@@ -621,6 +619,31 @@ def undo(layout: Layout) -> str:
         f"{state.launcher} did not point at {layout.venv} (left as it is);"
         f" {layout.venv} is removed."
     )
+
+
+def _restore(state: State) -> None:
+    """The launcher as it was before (one ``os.replace``)."""
+    if state.backup_symlink is not None:
+        try:
+            _symlink_atomic(state.launcher, state.backup_symlink)
+        except OSError as error:
+            raise CannotIsolateError(
+                f"restoring {state.launcher} failed ({error}); it is unchanged"
+            ) from error
+        return
+    try:
+        data = Path(state.backup).read_bytes()
+        mode = _mode(state.backup)
+    except OSError as error:
+        raise CannotIsolateError(
+            f"the launcher backup {state.backup} cannot be read ({error})"
+        ) from error
+    try:
+        write_atomic(state.launcher, data, mode)
+    except OSError as error:
+        raise CannotIsolateError(
+            f"restoring {state.launcher} failed ({error}); it is unchanged"
+        ) from error
 
 
 def remove_venv(layout: Layout) -> None:
