@@ -615,11 +615,16 @@ def decide(
     state: State | None,
     problems: Iterable[str] = (),
     launcher_hint: str = "",
+    dedicated: bool = False,
 ) -> Outcome:
-    """Isolate, say it is done already, or refuse (:class:`CannotIsolateError`)."""
+    """Isolate, say it is done already, or refuse (:class:`CannotIsolateError`).
+
+    ``dedicated``: Poetry's venv holds nothing else and is not the active
+    ``VIRTUAL_ENV`` (or ``CONDA_PREFIX``), so no target shares it.
+    """
     if prefix == layout.venv or (launcher is not None and points_at(launcher, layout)):
         return Outcome.ALREADY
-    if kind in DEDICATED_KINDS:
+    if kind in DEDICATED_KINDS or (kind == "venv" and dedicated):
         return Outcome.ALREADY
     for problem in problems:
         raise CannotIsolateError(

@@ -281,6 +281,21 @@ class Plan:
         return {d.name: d.version for d in self.dists}
 
 
+_DEDICATED = {
+    "pipx": "pipx",
+    "installer": "the official installer",
+    "venv": "a virtual environment that holds nothing else and is not active",
+}
+
+
+def _active(prefix: str) -> bool:
+    """Poetry's environment is the active ``VIRTUAL_ENV`` or ``CONDA_PREFIX``."""
+    return any(
+        os.environ.get(name) and os.path.realpath(os.environ[name]) == prefix
+        for name in ("VIRTUAL_ENV", "CONDA_PREFIX")
+    )
+
+
 def plan(own: PoetryEnvironment, layout: Layout) -> tuple[Outcome, Plan | None, str]:
     """What isolating the running Poetry means; the third item describes an
     ``ALREADY`` outcome."""
@@ -299,13 +314,15 @@ def plan(own: PoetryEnvironment, layout: Layout) -> tuple[Outcome, Plan | None, 
         state=state,
         problems=[p.detail for p in own.problems],
         launcher_hint=hint,
+        dedicated=own.installation.isolated and not _active(prefix),
     )
     if outcome is Outcome.ALREADY:
         where = (
             layout.venv
             if prefix == layout.venv
             or (launcher is not None and points_at(launcher, layout))
-            else f"{own.installation.describe()} at {sys.prefix}"
+            else f"{_DEDICATED.get(own.installation.kind, 'its own environment')}"
+            f" at {sys.prefix}"
         )
         via = f", launcher {launcher.path}" if launcher is not None else ""
         return outcome, None, f"{where}{via}"

@@ -221,6 +221,24 @@ def test_second_run_says_it_is_already_isolated(
     assert launcher.read_bytes() == switched
 
 
+def test_poetry_alone_in_an_inactive_venv_is_already_isolated(
+    isolated_poetry: Interpreter, tmp_path: Path
+) -> None:
+    interp = isolated_poetry
+    launcher = make_launcher(interp)
+    original = launcher.read_bytes()
+
+    result = isolate(interp, launcher, tmp_path)
+
+    assert result.returncode == 0, describe(result)
+    assert result.stdout.startswith(
+        "Poetry is already isolated (a virtual environment that holds nothing else"
+        f" and is not active at {interp.prefix}, launcher {launcher})."
+    ), describe(result)
+    assert launcher.read_bytes() == original
+    assert not venv_of(interp).exists()
+
+
 def test_undo_restores_the_launcher(system_poetry: Interpreter, tmp_path: Path) -> None:
     interp = system_poetry
     launcher = make_launcher(interp)

@@ -474,6 +474,7 @@ SWITCHED = candidate("/usr/local/bin/poetry", OURS, VENV_PYTHON)
     [
         ("system", "/usr/local", THIS, None, (), Outcome.ISOLATE),
         ("venv", "/venv", THIS, None, (), Outcome.ISOLATE),
+        ("venv", "/dedicated", THIS, None, (), Outcome.ALREADY),
         ("system", "/usr/local", THIS, state(), (), Outcome.ISOLATE),
         ("venv", LAYOUT.venv, SWITCHED, state(), (), Outcome.ALREADY),
         ("system", "/usr/local", SWITCHED, state(), (), Outcome.ALREADY),
@@ -507,6 +508,7 @@ SWITCHED = candidate("/usr/local/bin/poetry", OURS, VENV_PYTHON)
     ids=[
         "system",
         "venv",
+        "venv-alone-and-inactive",
         "interrupted-or-reverted-by-pip",
         "running-isolated",
         "launcher-switched",
@@ -534,6 +536,7 @@ def test_decide(
             state=saved,
             problems=problems,
             launcher_hint="running as `python -m poetry`",
+            dedicated=prefix == "/dedicated",
         )
 
     if isinstance(expected, Outcome):
