@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.specifiers import InvalidSpecifier
@@ -65,6 +67,29 @@ def combined_specifier(requirements: Sequence[str]) -> str:
                 others.setdefault(str(spec), None)
     parts = [str(s) for s in (lower, upper) if s is not None] + list(others)
     return ",".join(parts)
+
+
+def isolate_in_place(
+    poetry: PoetryEnvironment, target: TargetEnvironment
+) -> Remedy | None:
+    """``poetry self isolate``, when it applies: the recipe stays as it is."""
+    from poetry_env_audit.isolate import COMMAND
+    from poetry_env_audit.isolate import MARKER
+    from poetry_env_audit.isolate import offers_isolation
+
+    if os.name != "posix" or not offers_isolation(
+        shared=target.shared,
+        kind=poetry.installation.kind,
+        isolated_here=(Path(poetry.prefix) / MARKER).exists(),
+    ):
+        return None
+    return Remedy(
+        title=(
+            "Move Poetry into its own virtualenv, same interpreter and versions,"
+            " offline (the project still installs here)"
+        ),
+        command=COMMAND,
+    )
 
 
 def isolate_poetry(poetry: PoetryEnvironment) -> Remedy:
@@ -196,7 +221,8 @@ def for_package(
     plain_install_passes: bool = True,
     plain: Remedy | None = None,
 ) -> tuple[Remedy, ...]:
-    remedies: list[Remedy] = []
+    isolate = isolate_in_place(poetry, target)
+    remedies: list[Remedy] = [isolate] if isolate is not None else []
     # Aligning the lock makes sense for Poetry's dependencies, not for Poetry itself.
     itself = finding.package.lower() in ("poetry", "poetry-core")
     if finding.verdict is Verdict.BREAKS and not itself:
@@ -215,8 +241,13 @@ def for_package(
 def for_shared(
     poetry: PoetryEnvironment, target: TargetEnvironment
 ) -> tuple[Remedy, ...]:
+    isolate = isolate_in_place(poetry, target)
     venv = use_a_venv(target)
-    return (*((venv,) if venv else ()), isolate_poetry(poetry))
+    return (
+        *((isolate,) if isolate else ()),
+        *((venv,) if venv else ()),
+        isolate_poetry(poetry),
+    )
 
 
 def repair(poetry: PoetryEnvironment, package: str, specifier: str) -> Remedy:

@@ -18,6 +18,8 @@ TRACE = "ENV_AUDIT_FAULT_TRACE"
 SWAP = "ENV_AUDIT_FAULT_SWAP"
 #: ... for this many seconds after its old files were removed.
 SWAP_SECONDS = "ENV_AUDIT_FAULT_SWAP_SECONDS"
+#: STEP: ``poetry self isolate`` is killed (SIGKILL) right after this step.
+KILL_AT = "ENV_AUDIT_FAULT_KILL_AT"
 
 
 def install_faults(site_dir: Path) -> None:

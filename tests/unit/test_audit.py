@@ -126,7 +126,8 @@ def test_findings_carry_policy_and_remedies() -> None:
         (Verdict.BREAKS, PolicyAction.BLOCK),
         (Verdict.CHANGES, PolicyAction.SERIALISE),
     ]
-    assert [r.command for r in report.findings[0].remedies][:2] == [
+    assert [r.command for r in report.findings[0].remedies][:3] == [
+        "poetry self isolate",
         "poetry add 'packaging>=24.2'",
         "poetry config virtualenvs.create true --local",
     ]
@@ -161,9 +162,10 @@ def test_shared_without_changes_is_one_shared_finding() -> None:
         "Poetry 2.5.1 runs from /site, the environment this command installs into"
         " (virtualenvs.create = false)."
     )
-    assert shared.remedies[0].command == (
-        "poetry config virtualenvs.create true --local"
-    )
+    assert [r.command for r in shared.remedies][:2] == [
+        "poetry self isolate",
+        "poetry config virtualenvs.create true --local",
+    ]
     assert report.verdict is RunVerdict.WARN
 
 
@@ -304,7 +306,8 @@ def test_holders_are_asked_only_for_breaking_findings() -> None:
         holders_for=holders_for,
     )
     assert asked == [("packaging", ">=24.2")]
-    first = report.findings[0].remedies[0]
+    isolate, first = report.findings[0].remedies[:2]
+    assert isolate.command == "poetry self isolate"
     assert first.command is None
     assert "my-project (pyproject.toml) requires packaging (<24)" in first.title
 
@@ -330,7 +333,8 @@ def test_holders_are_found_for_a_package_with_a_display_name() -> None:
         holders_for=lambda name, spec: project_holders(project, name, spec),
     )
     assert report.findings[0].package == "PyYAML"
-    first = report.findings[0].remedies[0]
+    isolate, first = report.findings[0].remedies[:2]
+    assert isolate.command == "poetry self isolate"
     assert first.command is None
     assert first.title == (
         "The project's constraints exclude what Poetry needs (PyYAML>=6):"

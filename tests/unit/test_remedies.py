@@ -9,20 +9,25 @@ from poetry_env_audit.findings import Holder
 from poetry_env_audit.findings import Remedy
 from poetry_env_audit.findings import Requirer
 from poetry_env_audit.findings import Verdict
+from poetry_env_audit.isolate import MARKER
 from poetry_env_audit.plan import Action
 from poetry_env_audit.remedies import align_lock
 from poetry_env_audit.remedies import combined_specifier
 from poetry_env_audit.remedies import for_package
 from poetry_env_audit.remedies import for_shared
+from poetry_env_audit.remedies import isolate_in_place
 from poetry_env_audit.remedies import isolate_poetry
 from poetry_env_audit.remedies import repair
 from poetry_env_audit.remedies import specifier_of
 from poetry_env_audit.remedies import use_a_venv
 from unit.factories import dist
+from unit.factories import installation
 from unit.factories import poetry_env
 from unit.factories import target
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from poetry_env_audit.poetry_env import PoetryEnvironment
 
 
@@ -256,6 +261,9 @@ def test_use_a_venv(reason: str, command: str | None) -> None:
     assert (remedy.command if remedy else None) == command
 
 
+ISOLATE = "poetry self isolate"
+
+
 @pytest.mark.parametrize(
     ("verdict", "reason", "commands"),
     [
@@ -263,14 +271,23 @@ def test_use_a_venv(reason: str, command: str | None) -> None:
             Verdict.BREAKS,
             "virtualenvs.create = false",
             [
+                ISOLATE,
                 "poetry add 'packaging>=24.2'",
                 "poetry config virtualenvs.create true --local",
                 "pipx",
             ],
         ),
-        (Verdict.BREAKS, "in-project .venv", ["poetry add 'packaging>=24.2'", "pipx"]),
-        (Verdict.CHANGES, "VIRTUAL_ENV", ["env -u VIRTUAL_ENV poetry install", "pipx"]),
-        (Verdict.CHANGES, "managed virtualenv", ["pipx"]),
+        (
+            Verdict.BREAKS,
+            "in-project .venv",
+            [ISOLATE, "poetry add 'packaging>=24.2'", "pipx"],
+        ),
+        (
+            Verdict.CHANGES,
+            "VIRTUAL_ENV",
+            [ISOLATE, "env -u VIRTUAL_ENV poetry install", "pipx"],
+        ),
+        (Verdict.CHANGES, "managed virtualenv", [ISOLATE, "pipx"]),
     ],
     ids=["breaks-system", "breaks-venv", "changes-virtual-env", "changes-managed"],
 )
@@ -278,18 +295,39 @@ def test_for_package(verdict: Verdict, reason: str, commands: list[str]) -> None
     remedies = for_package(finding(verdict=verdict), env(), target(reason=reason), [])
     got = [r.command or "" for r in remedies]
     assert [c if not c.startswith("pipx") else "pipx" for c in got] == commands
+    assert remedies[0] == isolate_in_place(env(), target(reason=reason))
     assert remedies[-1] == isolate_poetry(env())
+
+
+def test_for_package_without_isolation_keeps_the_old_order() -> None:
+    pipx = poetry_env(
+        [dist("poetry", "2.5.1", ["packaging>=24.2"]), dist("packaging", "25.0")],
+        install=installation("pipx", isolated=True),
+    )
+    remedies = for_package(finding(), pipx, target(reason="VIRTUAL_ENV"), [])
+    assert [r.command for r in remedies][:2] == [
+        "poetry add 'packaging>=24.2'",
+        "env -u VIRTUAL_ENV poetry install",
+    ]
 
 
 def test_for_package_passes_the_holders_to_align_lock() -> None:
     blocking = [Holder("my-project (pyproject.toml)", "<24", allows=False)]
-    first = for_package(finding(), env(), target(), blocking)[0]
-    assert first.command is None
-    assert "isolate Poetry instead" in first.title
+    first, second = for_package(finding(), env(), target(), blocking)[:2]
+    assert first.command == ISOLATE
+    assert second.command is None
+    assert "isolate Poetry instead" in second.title
 
 
 def test_for_shared() -> None:
     assert for_shared(env(), target(reason="VIRTUAL_ENV")) == (
+        Remedy(
+            title=(
+                "Move Poetry into its own virtualenv, same interpreter and versions,"
+                " offline (the project still installs here)"
+            ),
+            command=ISOLATE,
+        ),
         Remedy(
             title="Do not install into the virtualenv that holds Poetry",
             command="env -u VIRTUAL_ENV poetry install",
@@ -297,8 +335,46 @@ def test_for_shared() -> None:
         isolate_poetry(env()),
     )
     assert for_shared(env(), target(reason="managed virtualenv")) == (
+        isolate_in_place(env(), target()),
         isolate_poetry(env()),
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "shared", "marked", "offered"),
+    [
+        ("system", True, False, True),
+        ("venv", True, False, True),
+        ("user", True, False, True),
+        ("conda", True, False, True),
+        ("system", False, False, False),
+        ("pipx", True, False, False),
+        ("installer", True, False, False),
+        ("venv", True, True, False),
+    ],
+    ids=[
+        "system",
+        "venv",
+        "user",
+        "conda",
+        "not-shared",
+        "pipx",
+        "installer",
+        "isolated-by-the-command",
+    ],
+)
+def test_isolate_in_place_applies_when_shared_and_not_yet_isolated(
+    tmp_path: Path, kind: str, shared: bool, marked: bool, offered: bool
+) -> None:
+    if marked:
+        (tmp_path / MARKER).write_text("")
+    poetry = poetry_env(
+        [dist("poetry", "2.5.1")],
+        install=installation(kind, isolated=kind in ("pipx", "installer")),
+        prefix=str(tmp_path),
+    )
+    remedy = isolate_in_place(poetry, target(shared=shared))
+    assert (remedy.command if remedy else None) == (ISOLATE if offered else None)
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,8 @@ def test_documented_keys() -> None:
     assert [r["satisfied"] for r in first["required_by"]] == [False, True]
     assert first["policy"] == "block"
     assert first["message"].endswith("but poetry 2.5.1 requires packaging>=24.2")
-    assert first["remedies"][0] == {
+    assert first["remedies"][0]["command"] == "poetry self isolate"
+    assert first["remedies"][1] == {
         "title": "Align the lock with Poetry's requirement (packaging>=24.2,<25)",
         "command": "poetry add 'packaging>=24.2,<25'",
     }
@@ -133,9 +134,10 @@ def test_full_shape() -> None:
     (shared,) = data["environment"]
     assert shared["kind"] == "shared"
     assert shared["policy"] == "warn"
-    assert shared["remedies"][0]["command"] == (
-        "poetry config virtualenvs.create true --local"
-    )
+    assert [r["command"] for r in shared["remedies"]][:2] == [
+        "poetry self isolate",
+        "poetry config virtualenvs.create true --local",
+    ]
     assert (data["verdict"], data["exit_code"]) == ("serialise", 0)
 
 

@@ -14,8 +14,14 @@ these variables is set for the Poetry run:
     before the new wheel is written: the window in which a parallel reader
     finds the package missing, widened so the race is deterministic.
 
-Both hook ``poetry.installation.executor.Executor`` when Poetry imports it
-(``_execute_operation`` and ``_remove``, present in Poetry 1.8 to 2.5).
+``ENV_AUDIT_FAULT_KILL_AT=STEP``
+    ``poetry self isolate`` kills itself (SIGKILL, no clean-up) right after
+    the step STEP (``poetry_env_audit.isolate.Step``: venv, copy, scripts,
+    verify, backup, state, switch).
+
+The first two hook ``poetry.installation.executor.Executor`` when Poetry
+imports it (``_execute_operation`` and ``_remove``, present in Poetry 1.8 to
+2.5); the last hooks ``poetry_env_audit.isolate_run.checkpoint``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,22 @@ import sys
 _TRACE = os.environ.get("ENV_AUDIT_FAULT_TRACE")
 _SWAP = os.environ.get("ENV_AUDIT_FAULT_SWAP")
 _SWAP_SECONDS = float(os.environ.get("ENV_AUDIT_FAULT_SWAP_SECONDS") or 0)
+_KILL_AT = os.environ.get("ENV_AUDIT_FAULT_KILL_AT")
 _TARGET = "poetry.installation.executor"
+_ISOLATE = "poetry_env_audit.isolate_run"
+
+
+def _patch_isolate(module: object) -> None:
+    import signal
+
+    checkpoint = module.checkpoint  # type: ignore[attr-defined]
+
+    def killing(step: object) -> None:
+        checkpoint(step)
+        if str(step) == _KILL_AT:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    module.checkpoint = killing  # type: ignore[attr-defined]
 
 
 def _patch(executor_class: type) -> None:
@@ -74,10 +95,15 @@ def _install_hook() -> None:
     import importlib.machinery
 
     class Finder(importlib.abc.MetaPathFinder):
+        def __init__(self, pending: set[str]) -> None:
+            self.pending = pending
+
         def find_spec(self, name, path=None, target=None):  # type: ignore[no-untyped-def]
-            if name != _TARGET:
+            if name not in self.pending:
                 return None
-            sys.meta_path.remove(self)
+            self.pending.remove(name)
+            if not self.pending:
+                sys.meta_path.remove(self)
             spec = importlib.machinery.PathFinder.find_spec(name, path)
             if spec is None or spec.loader is None:
                 return spec
@@ -85,13 +111,19 @@ def _install_hook() -> None:
 
             def patched(module):  # type: ignore[no-untyped-def]
                 exec_module(module)
-                _patch(module.Executor)
+                if name == _TARGET:
+                    _patch(module.Executor)
+                else:
+                    _patch_isolate(module)
 
             spec.loader.exec_module = patched  # type: ignore[method-assign]
             return spec
 
-    sys.meta_path.insert(0, Finder())
+    pending = {_TARGET} if _TRACE or _SWAP else set()
+    if _KILL_AT:
+        pending.add(_ISOLATE)
+    sys.meta_path.insert(0, Finder(pending))
 
 
-if _TRACE or _SWAP:
+if _TRACE or _SWAP or _KILL_AT:
     _install_hook()
