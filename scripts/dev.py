@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +34,6 @@ STAMP = DEV_VENV / ".dev-stamp"
 DEV_VENV_FORMAT = "1"
 # The whole repository: src/ was ruff-formatted when this step was added.
 FORMAT_CHECK_PATHS = ["."]
-DEMO_CACHE = REPO / ".cache" / "demo"
 DEMO_POETRY = "2.5.1"
 DEMO_FIXTURE = "downgrade-breaks"
 
@@ -173,93 +171,30 @@ def harness_path() -> None:
         sys.path.insert(0, tests)
 
 
-def demo_interpreter(scratch: Path) -> tuple[Interpreter, list[Path]]:
-    """A private clone of the cached demo interpreter (system-like, Poetry
-    2.5.1) with the plugin built from this checkout installed, if it builds."""
-    from harness.interpreters import clone
-    from harness.interpreters import ensure_template
-    from harness.interpreters import resolve_base_python
-    from harness.session import PYTHON_ENV
-    from harness.session import PluginBuild
-    from harness.session import poetry_wheelhouse
-    from harness.wheels import default_cache_root
-
-    base = resolve_base_python(os.environ.get(PYTHON_ENV))
-    wheelhouse = poetry_wheelhouse(
-        DEMO_POETRY,
-        python=str(base),
-        cache_root=default_cache_root(),
-        plugin=PluginBuild(None),
-    )
-    template = ensure_template(
-        "system",
-        base_python=base,
-        poetry_version=DEMO_POETRY,
-        wheelhouse=wheelhouse,
-        root=DEMO_CACHE / "templates",
-    )
-    interp = clone(template, scratch / "python")
-    return install_demo_plugin(interp, scratch, wheelhouse), [wheelhouse]
-
-
-def install_demo_plugin(
-    interp: Interpreter, scratch: Path, wheelhouse: Path
-) -> Interpreter:
-    from dataclasses import replace
-
-    from harness.interpreters import pip_install
-    from harness.session import build_repo_wheel
-    from harness.session import poetry_wheelhouse
-    from harness.wheels import default_cache_root
-
-    build = build_repo_wheel(interp.python, scratch / "plugin")
-    if build.wheel is None:
-        print(f"dev.py demo: {build.error}\n(going on without the plugin)")
-        return interp
-    try:
-        pip_install(interp.python, [str(build.wheel)], [wheelhouse])
-    except RuntimeError:
-        # The plugin needs something Poetry's closure lacks: download it once.
-        more = poetry_wheelhouse(
-            DEMO_POETRY,
-            python=str(interp.python),
-            cache_root=default_cache_root(),
-            plugin=build,
-        )
-        pip_install(interp.python, [str(build.wheel)], [more])
-    return replace(interp, has_plugin=True)
-
-
 def command_demo(_: argparse.Namespace) -> int:
+    """The same Harness the tests use: a private clone of the cached
+    system-like template with this checkout's plugin (built with .venv-dev,
+    which has poetry-core), a local index, the fixture project."""
+    python = ensure_dev_venv(recreate=False)
     harness_path()
-    from harness.index import build_simple_index
-    from harness.index import serve
-    from harness.session import open_scratch
-    from harness.session import pin_wheelhouses
-    from harness.session import scratch_root
-    from harness.wheels import default_cache_root
+    from harness.session import Harness
 
-    scratch = open_scratch(scratch_root(Path(tempfile.gettempdir())))
-    try:
-        interp, wheel_dirs = demo_interpreter(scratch)
-        pins = pin_wheelhouses(
-            python=str(interp.python), cache_root=default_cache_root()
-        )
-        build_simple_index([*wheel_dirs, *pins], scratch / "index")
-        with serve(scratch / "index") as server:
-            return run_demo(interp, scratch, server.url)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with (
+        Harness.session(build_python=python, poetry_versions=[DEMO_POETRY]) as harness,
+        harness.serve(),
+    ):
+        if harness.plugin.wheel is None:
+            print(f"dev.py demo: {harness.plugin.error}")
+            return 1
+        interp = harness.interpreter("system")
+        projects = harness.projects(harness.work / "projects")
+        return run_demo(interp, projects.locked(DEMO_FIXTURE, interp))
 
 
-def run_demo(interp: Interpreter, scratch: Path, index_url: str) -> int:
+def run_demo(interp: Interpreter, project: Path) -> int:
     from harness.poetry import describe
     from harness.poetry import run_poetry
-    from harness.projects import lock_project
-    from harness.projects import make_project
 
-    project = make_project(DEMO_FIXTURE, scratch / "project", index_url)
-    lock_project(interp, project, index_url=index_url, cache_root=DEMO_CACHE)
     configure = ["config", "virtualenvs.create", "false", "--local"]
     configured = run_poetry(interp, configure, cwd=project)
     if configured.returncode != 0:
@@ -324,8 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command_test(args, passthrough)
     if args.command == "bench":
         python = ensure_dev_venv(recreate=False)
-        bench = [str(python), str(REPO / "benchmarks" / "run.py"), *passthrough]
-        return subprocess.run(bench, cwd=REPO, check=False).returncode
+        bench = [str(python), "-m", "benchmarks.run", *passthrough]
+        env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+        return subprocess.run(bench, cwd=REPO, env=env, check=False).returncode
     if passthrough:
         raise SystemExit("dev.py: only `test` and `bench` take arguments after --")
     return command_demo(args)
