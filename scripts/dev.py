@@ -17,6 +17,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +32,8 @@ DEV_VENV = REPO / ".venv-dev"
 PIP_REQUIREMENTS = REPO / "requirements" / "pip.txt"
 DEV_REQUIREMENTS = REPO / "requirements" / "dev.txt"
 STAMP = DEV_VENV / ".dev-stamp"
+DIST_DIR = REPO / "dist"
+KEEP_ENV = "POETRY_ENV_AUDIT_TEST_KEEP"
 # Bump to force every .venv-dev to be rebuilt.
 DEV_VENV_FORMAT = "1"
 # The whole repository: src/ was ruff-formatted when this step was added.
@@ -91,61 +95,101 @@ def check(command: Sequence[str]) -> None:
 # --- test ------------------------------------------------------------------------
 
 
-#: The full suite runs on this Poetry and Python; the matrix below runs the
-#: smoke subset (-m smoke) on the oldest and newest supported Pythons.
+#: The full suite runs on this Poetry and Python (the host's pyenv 3.11);
+#: the matrix below runs the smoke subset (-m smoke) on the oldest and newest
+#: supported Pythons, and the full suite again on Debian's python3.14.
 FULL = ("2.5.1", "3.11")
-MATRIX = (("1.8.5", "3.9"), ("2.0.1", "3.13"), ("2.2.1", "3.9"), ("2.5.1", "3.13"))
+SMOKE = "smoke"
+MATRIX: tuple[tuple[str, str, str], ...] = (
+    ("1.8.5", "3.9", SMOKE),
+    ("2.0.1", "3.13", SMOKE),
+    ("2.2.1", "3.9", SMOKE),
+    ("2.5.1", "3.13", SMOKE),
+    ("2.5.1", "3.14", "full"),
+    ("2.5.1", "3.15", SMOKE),
+)
+#: Pythons that come from Debian unstable's packages, inside the cached
+#: debootstrap root (harness.chroot): the host's C library is too old.
+DEBIAN_MINORS = ("3.14", "3.15")
 POETRY_ENV = "POETRY_ENV_AUDIT_TEST_POETRY"
 PYTHON_ENV = "POETRY_ENV_AUDIT_TEST_PYTHON"
+#: Set inside the Debian legs: the Debian system-Python tests must run there.
+DEBIAN_ENV = "POETRY_ENV_AUDIT_TEST_DEBIAN"
 
+#: (name, command, environment) of a host step, or (name, leg) of a step in
+#: the Debian root.
 Step = tuple[str, list[str], dict[str, str]]
 
 
-def python_available(minor: str) -> bool:
+def pyenv_python(minor: str) -> Path | None:
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    return any(root.glob(f"{minor}.*/bin/python{minor}")) or bool(
-        shutil.which(f"python{minor}")
-    )
+    found = sorted(root.glob(f"{minor}.*/bin/python{minor}"))
+    if found:
+        return found[-1]
+    which = shutil.which(f"python{minor}")
+    return Path(which) if which else None
 
 
-def test_steps(python: Path, pytest_args: Sequence[str], *, matrix: bool) -> list[Step]:
+def lint_steps() -> list[Step]:
     ruff = str(venv_bin("ruff"))
-    full = {POETRY_ENV: FULL[0], PYTHON_ENV: FULL[1]}
-    steps: list[Step] = [
+    workflows = sorted(str(p) for p in (REPO / ".github" / "workflows").glob("*.yml"))
+    return [
         ("ruff-check", [ruff, "check", "."], {}),
         ("ruff-format", [ruff, "format", "--check", *FORMAT_CHECK_PATHS], {}),
         ("mypy", [str(venv_bin("mypy"))], {}),
-        ("pytest", [str(python), "-m", "pytest", *pytest_args], full),
+        ("actionlint", [str(venv_bin("actionlint")), *workflows], {}),
+        (
+            "zizmor",
+            [str(venv_bin("zizmor")), "--offline", "--no-progress", *workflows],
+            {},
+        ),
+        (
+            "build",
+            [str(venv_bin("python")), str(REPO / "scripts" / "dev.py"), "dist"],
+            {},
+        ),
     ]
+
+
+def test_steps(python: Path, pytest_args: Sequence[str], *, matrix: bool) -> list[Step]:
+    full = {POETRY_ENV: FULL[0], PYTHON_ENV: FULL[1]}
+    steps = lint_steps()
+    steps.append(("pytest", [str(python), "-m", "pytest", *pytest_args], full))
     if not matrix:
         return steps
-    for poetry, minor in MATRIX:
-        name = f"pytest-smoke poetry {poetry} python {minor}"
-        if not python_available(minor):
-            print(f"dev.py: no Python {minor} here: {name} skipped")
+    for poetry, minor, subset in MATRIX:
+        what = "pytest" if subset == "full" else "pytest-smoke"
+        name = f"{what} poetry {poetry} python {minor}"
+        args = [] if subset == "full" else ["tests/integration", "-m", SMOKE, "-q"]
+        if minor in DEBIAN_MINORS:
+            leg = [str(python), str(REPO / "scripts" / "dev.py"), "debian-leg"]
+            leg += ["--python", minor, "--poetry", poetry, "--", *args]
+            steps.append((name, leg, {}))
             continue
-        command = [
-            str(python),
-            "-m",
-            "pytest",
-            "tests/integration",
-            "-m",
-            "smoke",
-            "-q",
-        ]
-        steps.append((name, command, {POETRY_ENV: poetry, PYTHON_ENV: minor}))
+        base = pyenv_python(minor)
+        if base is None:
+            # A matrix that shrinks silently is no matrix: this leg fails.
+            steps.append((name, [], {"missing": f"no Python {minor} on this machine"}))
+            continue
+        command = [str(python), "-m", "pytest", *args]
+        steps.append((name, command, {POETRY_ENV: poetry, PYTHON_ENV: str(base)}))
     return steps
 
 
 def run_step(name: str, command: list[str], env: dict[str, str]) -> str:
     """Run one step; returns "ok" or a short failure note."""
+    if not command:
+        print(f"\n==> {name}: FAILED: {env['missing']}", flush=True)
+        return f"FAILED ({env['missing']})"
     shown = " ".join(f"{k}={v}" for k, v in env.items())
     print(f"\n==> {name}: {shown} {' '.join(command)}", flush=True)
+    started = time.monotonic()
     code = subprocess.run(command, cwd=REPO, env={**os.environ, **env}).returncode
+    took = f"{time.monotonic() - started:.0f} s"
     if name.startswith("pytest") and code == 5:
         print("dev.py: pytest collected no tests: that counts as a failure.")
-        return "FAILED (no tests collected)"
-    return "ok" if code == 0 else f"FAILED (exit {code})"
+        return f"FAILED (no tests collected, {took})"
+    return f"ok ({took})" if code == 0 else f"FAILED (exit {code}, {took})"
 
 
 def command_test(args: argparse.Namespace, pytest_args: Sequence[str]) -> int:
@@ -155,11 +199,124 @@ def command_test(args: argparse.Namespace, pytest_args: Sequence[str]) -> int:
     for name, command, env in test_steps(python, pytest_args, matrix=matrix):
         status = run_step(name, command, env)
         results.append((name, status))
-        if status != "ok" and args.fail_fast:
+        if not status.startswith("ok") and args.fail_fast:
             break
     summary = ", ".join(f"{name} {status}" for name, status in results)
     print(f"\ndev.py test: {summary}")
-    return 0 if all(status == "ok" for _, status in results) else 1
+    return 0 if all(status.startswith("ok") for _, status in results) else 1
+
+
+# --- the Debian legs ----------------------------------------------------------------
+
+
+def chroot_dev_venv_key(minor: str, root_key: str) -> str:
+    digest = hashlib.sha256(f"{DEV_VENV_FORMAT}:{minor}:{root_key}".encode())
+    for path in (PIP_REQUIREMENTS, DEV_REQUIREMENTS, REPO / "pyproject.toml"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def command_debian_leg(args: argparse.Namespace, pytest_args: Sequence[str]) -> int:
+    """pytest inside a throwaway overlay of the cached Debian unstable root,
+    with Debian's python3.X as the base Python and a dev venv made from it
+    (kept in the harness cache, one per requirements)."""
+    harness_path()
+    from harness import chroot
+    from harness.wheels import CACHE_ENV
+    from harness.wheels import default_cache_root
+
+    minor = args.python
+    cache = default_cache_root()
+    try:
+        root = chroot.ensure_root(cache)
+    except (chroot.ChrootError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(
+            f"dev.py: FAILED: cannot build the Debian root for Python {minor}: {first}"
+        )
+        return 1
+    python = f"/usr/bin/python{minor}"
+    if not (root / python.lstrip("/")).exists():
+        print(f"dev.py: FAILED: the Debian root {root} has no {python}")
+        return 1
+    key = chroot_dev_venv_key(minor, chroot.root_key())
+    venv = cache / "chroot" / "dev-venvs" / f"py{minor}-{key}"
+    scratch = Path(tempfile.mkdtemp(prefix="poetry-env-audit-debian-"))
+    env = {
+        "HOME": "/tmp/home",  # noqa: S108 - the root's /tmp is this run's private dir
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        CACHE_ENV: chroot.CACHE_MOUNT,
+        POETRY_ENV: args.poetry,
+        PYTHON_ENV: python,
+        DEBIAN_ENV: "1",
+        **{k: v for k, v in os.environ.items() if k in ("CI", KEEP_ENV)},
+    }
+    try:
+        with chroot.session_root(
+            root, scratch, repo=REPO, cache_root=cache, dev_venv=venv
+        ) as merged:
+            if not ensure_chroot_dev_venv(merged, python, venv, key, env):
+                return 1
+            dev_python = f"{chroot.DEV_VENV_MOUNT}/bin/python"
+            pytest = [dev_python, "-m", "pytest", "-p", "no:cacheprovider"]
+            command = chroot.chroot_command(
+                merged, [*pytest, *pytest_args], env, cwd=chroot.REPO_MOUNT
+            )
+            return subprocess.run(command, check=False).returncode
+    finally:
+        if not chroot.mounts_under(scratch):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def ensure_chroot_dev_venv(
+    merged: Path, python: str, venv: Path, key: str, env: dict[str, str]
+) -> bool:
+    """requirements/dev.txt and the project (editable) in a venv made from
+    Debian's *python* inside the root; built once per key."""
+    from harness import chroot
+
+    stamp = venv / ".dev-stamp"
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        return True
+    print(f"dev.py: building the dev venv of {python} in the Debian root", flush=True)
+    inner = chroot.DEV_VENV_MOUNT
+    pip = [f"{inner}/bin/python", "-m", "pip", "--disable-pip-version-check"]
+    editable = ["install", "--quiet", "--no-deps", "--no-build-isolation", "-e"]
+    steps = [
+        [python, "-m", "venv", "--clear", inner],
+        [*pip, "install", "--quiet", "-r", f"{chroot.REPO_MOUNT}/requirements/pip.txt"],
+        [*pip, "install", "--quiet", "-r", f"{chroot.REPO_MOUNT}/requirements/dev.txt"],
+        [*pip, *editable, chroot.REPO_MOUNT],
+    ]
+    for step in steps:
+        command = chroot.chroot_command(merged, step, env, cwd=chroot.REPO_MOUNT)
+        if subprocess.run(command, check=False).returncode != 0:
+            print(f"dev.py: FAILED: {' '.join(step)} in the Debian root")
+            return False
+    stamp.write_text(key + "\n")
+    return True
+
+
+# --- dist ------------------------------------------------------------------------
+
+
+def command_dist(args: argparse.Namespace) -> int:
+    """``python -m build`` (sdist and wheel) into DIST_DIR, then ``twine check
+    --strict`` of both."""
+    python = str(venv_bin("python")) if DEV_VENV.exists() else sys.executable
+    shutil.rmtree(DIST_DIR, ignore_errors=True)
+    build = [python, "-m", "build", "--outdir", str(DIST_DIR), str(REPO)]
+    if subprocess.run(build, cwd=REPO, check=False).returncode != 0:
+        print("dev.py dist: python -m build failed")
+        return 1
+    artifacts = sorted(str(p) for p in DIST_DIR.iterdir())
+    kinds = {a.rsplit(".", 1)[-1] for a in artifacts}
+    if not {"whl", "gz"} <= kinds:
+        print(f"dev.py dist: expected an sdist and a wheel, got {artifacts}")
+        return 1
+    twine = [python, "-m", "twine", "check", "--strict", *artifacts]
+    return subprocess.run(twine, cwd=REPO, check=False).returncode
 
 
 # --- demo ------------------------------------------------------------------------
@@ -241,6 +398,15 @@ def parser() -> argparse.ArgumentParser:
         "demo",
         help="run `poetry env-audit` on fixtures/downgrade-breaks in a throwaway Python",
     )
+    leg = commands.add_parser(
+        "debian-leg",
+        help="pytest inside the cached Debian unstable root (a step of `test`)",
+    )
+    leg.add_argument("--python", required=True, choices=DEBIAN_MINORS)
+    leg.add_argument("--poetry", default=FULL[0])
+    commands.add_parser(
+        "dist", help="python -m build into dist/, then twine check (a step of `test`)"
+    )
     commands.add_parser(
         "bench",
         help="run benchmarks/run.py in .venv-dev (arguments after -- go to it)",
@@ -262,8 +428,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = [str(python), "-m", "benchmarks.run", *passthrough]
         env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
         return subprocess.run(bench, cwd=REPO, env=env, check=False).returncode
+    if args.command == "debian-leg":
+        return command_debian_leg(args, passthrough)
     if passthrough:
-        raise SystemExit("dev.py: only `test` and `bench` take arguments after --")
+        raise SystemExit(
+            "dev.py: only `test`, `debian-leg` and `bench` take arguments after --"
+        )
+    if args.command == "dist":
+        return command_dist(args)
     return command_demo(args)
 
 

@@ -211,20 +211,27 @@ def install_poetry(
 # --- system-like interpreters ------------------------------------------------
 
 
-def stdlib_minor(base_prefix: Path) -> str:
-    """ "3.11" for a prefix holding ``lib/python3.11/os.py``."""
+def stdlib_minor(base_prefix: Path, prefer: str | None = None) -> str:
+    """ "3.11" for a prefix holding ``lib/python3.11/os.py``; a prefix that
+    holds several (Debian's /usr: python3.14 and python3.15) needs *prefer*."""
     found = sorted(
         d.name[len("python") :]
         for d in (base_prefix / "lib").glob("python3.*")
         if (d / "os.py").is_file()
     )
+    if prefer is not None and prefer in found:
+        return prefer
     if len(found) != 1:
         raise RuntimeError(f"cannot tell the Python version of {base_prefix}")
     return found[0]
 
 
 def make_system_python(
-    base_prefix: Path, dest: Path, *, wheelhouse: Path | None = None
+    base_prefix: Path,
+    dest: Path,
+    *,
+    wheelhouse: Path | None = None,
+    minor: str | None = None,
 ) -> Path:
     """Copy the CPython at *base_prefix* to *dest* as a "system" interpreter.
 
@@ -233,8 +240,13 @@ def make_system_python(
     the ``python*`` executables (the one run is a hard link or a copy, never a
     symlink into the base, so ``sys.prefix`` is *dest*).  Then pip is installed.
     Returns the new interpreter's path.
+
+    Debian's python (prefix /usr) copies the same way: the copy keeps
+    Debian's layout (``sysconfig`` scheme ``posix_local``: pip installs to
+    ``<dest>/local/lib/python3.X/dist-packages``), drops EXTERNALLY-MANAGED
+    and sees none of /usr/lib/python3/dist-packages.
     """
-    minor = stdlib_minor(base_prefix)
+    minor = stdlib_minor(base_prefix, minor)
     _copy_bin(base_prefix / "bin", dest / "bin")
     _link_stdlib(base_prefix, dest, minor)
     python = dest / "bin" / f"python{minor}"
@@ -318,9 +330,10 @@ def make_system_poetry(
     wheelhouse: Path,
     poetry_version: str,
     extra: list[str] | None = None,
+    minor: str | None = None,
 ) -> Interpreter:
     """A system-like interpreter with Poetry (and *extra*) pip-installed."""
-    python = make_system_python(base_prefix, dest, wheelhouse=wheelhouse)
+    python = make_system_python(base_prefix, dest, wheelhouse=wheelhouse, minor=minor)
     install_poetry(python, poetry_version, [wheelhouse], extra)
     return _describe("system", dest, python, has_plugin=bool(extra))
 
@@ -505,8 +518,13 @@ def _build_template(
     dest.parent.mkdir(parents=True, exist_ok=True)
     if kind == "system":
         base = _cached_base_prefix(base_python)
+        minor = ".".join(python_info(base_python)["version"].split(".")[:2])
         built = make_system_poetry(
-            base, dest, wheelhouse=wheelhouse, poetry_version=poetry_version
+            base,
+            dest,
+            wheelhouse=wheelhouse,
+            poetry_version=poetry_version,
+            minor=minor,
         )
     else:
         built = make_poetry_venv(
