@@ -140,7 +140,13 @@ def lint_steps() -> list[Step]:
         ("actionlint", [str(venv_bin("actionlint")), *workflows], {}),
         (
             "zizmor",
-            [str(venv_bin("zizmor")), "--offline", "--no-progress", *workflows],
+            [
+                str(venv_bin("zizmor")),
+                "--offline",
+                "--no-progress",
+                "--persona=pedantic",
+                *workflows,
+            ],
             {},
         ),
         (
@@ -151,29 +157,46 @@ def lint_steps() -> list[Step]:
     ]
 
 
+def leg_step(python: Path, poetry: str, where: str, subset: str) -> Step:
+    """One matrix leg: *where* is a Python minor (pyenv, or Debian's inside
+    the cached root for 3.14 and 3.15) or the path of an interpreter."""
+    what = "pytest" if subset == "full" else "pytest-smoke"
+    name = f"{what} poetry {poetry} python {where}"
+    args = [] if subset == "full" else ["tests/integration", "-m", SMOKE, "-q"]
+    if "/" in where:
+        base: Path | None = Path(where)
+    elif where in DEBIAN_MINORS and pyenv_python(where) is None:
+        leg = [str(python), str(REPO / "scripts" / "dev.py"), "debian-leg"]
+        return (name, [*leg, "--python", where, "--poetry", poetry, "--", *args], {})
+    else:
+        base = pyenv_python(where)
+    if base is None or not base.exists():
+        # A matrix that shrinks silently is no matrix: this leg fails.
+        return (name, [], {"missing": f"no Python {where} on this machine"})
+    command = [str(python), "-m", "pytest", *args]
+    return (name, command, {POETRY_ENV: poetry, PYTHON_ENV: str(base)})
+
+
 def test_steps(python: Path, pytest_args: Sequence[str], *, matrix: bool) -> list[Step]:
     full = {POETRY_ENV: FULL[0], PYTHON_ENV: FULL[1]}
     steps = lint_steps()
     steps.append(("pytest", [str(python), "-m", "pytest", *pytest_args], full))
     if not matrix:
         return steps
-    for poetry, minor, subset in MATRIX:
-        what = "pytest" if subset == "full" else "pytest-smoke"
-        name = f"{what} poetry {poetry} python {minor}"
-        args = [] if subset == "full" else ["tests/integration", "-m", SMOKE, "-q"]
-        if minor in DEBIAN_MINORS:
-            leg = [str(python), str(REPO / "scripts" / "dev.py"), "debian-leg"]
-            leg += ["--python", minor, "--poetry", poetry, "--", *args]
-            steps.append((name, leg, {}))
-            continue
-        base = pyenv_python(minor)
-        if base is None:
-            # A matrix that shrinks silently is no matrix: this leg fails.
-            steps.append((name, [], {"missing": f"no Python {minor} on this machine"}))
-            continue
-        command = [str(python), "-m", "pytest", *args]
-        steps.append((name, command, {POETRY_ENV: poetry, PYTHON_ENV: str(base)}))
+    steps += [leg_step(python, *leg) for leg in MATRIX]
     return steps
+
+
+def run_steps(steps: list[Step], *, fail_fast: bool, what: str) -> int:
+    results: list[tuple[str, str]] = []
+    for name, command, env in steps:
+        status = run_step(name, command, env)
+        results.append((name, status))
+        if not status.startswith("ok") and fail_fast:
+            break
+    summary = ", ".join(f"{name} {status}" for name, status in results)
+    print(f"\ndev.py {what}: {summary}")
+    return 0 if all(status.startswith("ok") for _, status in results) else 1
 
 
 def run_step(name: str, command: list[str], env: dict[str, str]) -> str:
@@ -194,16 +217,21 @@ def run_step(name: str, command: list[str], env: dict[str, str]) -> str:
 
 def command_test(args: argparse.Namespace, pytest_args: Sequence[str]) -> int:
     python = ensure_dev_venv(recreate=args.recreate)
-    results: list[tuple[str, str]] = []
     matrix = not pytest_args and not args.no_matrix
-    for name, command, env in test_steps(python, pytest_args, matrix=matrix):
-        status = run_step(name, command, env)
-        results.append((name, status))
-        if not status.startswith("ok") and args.fail_fast:
-            break
-    summary = ", ".join(f"{name} {status}" for name, status in results)
-    print(f"\ndev.py test: {summary}")
-    return 0 if all(status.startswith("ok") for _, status in results) else 1
+    steps = test_steps(python, pytest_args, matrix=matrix)
+    return run_steps(steps, fail_fast=args.fail_fast, what="test")
+
+
+def command_lint(args: argparse.Namespace) -> int:
+    ensure_dev_venv(recreate=False)
+    return run_steps(lint_steps(), fail_fast=False, what="lint")
+
+
+def command_leg(args: argparse.Namespace) -> int:
+    """One leg of the matrix (the GitHub workflow runs one per job)."""
+    python = ensure_dev_venv(recreate=False)
+    step = leg_step(python, args.poetry, args.python, args.subset)
+    return run_steps([step], fail_fast=False, what="leg")
 
 
 # --- the Debian legs ----------------------------------------------------------------
@@ -216,10 +244,16 @@ def chroot_dev_venv_key(minor: str, root_key: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def command_debian_leg(args: argparse.Namespace, pytest_args: Sequence[str]) -> int:
-    """pytest inside a throwaway overlay of the cached Debian unstable root,
-    with Debian's python3.X as the base Python and a dev venv made from it
-    (kept in the harness cache, one per requirements)."""
+def command_debian_leg(
+    args: argparse.Namespace,
+    pytest_args: Sequence[str],
+    *,
+    argv: Sequence[str] = ("-m", "pytest", "-p", "no:cacheprovider"),
+) -> int:
+    """pytest (or the dev venv's python with *argv*) inside a throwaway
+    overlay of the cached Debian unstable root, with Debian's python3.X as
+    the base Python and a dev venv made from it (kept in the harness cache,
+    one per requirements)."""
     harness_path()
     from harness import chroot
     from harness.wheels import CACHE_ENV
@@ -256,12 +290,13 @@ def command_debian_leg(args: argparse.Namespace, pytest_args: Sequence[str]) -> 
         with chroot.session_root(
             root, scratch, repo=REPO, cache_root=cache, dev_venv=venv
         ) as merged:
-            if not ensure_chroot_dev_venv(merged, python, venv, key, env):
+            with chroot.exclusive(venv.with_name(venv.name + ".lock")):
+                ready = ensure_chroot_dev_venv(merged, python, venv, key, env)
+            if not ready:
                 return 1
             dev_python = f"{chroot.DEV_VENV_MOUNT}/bin/python"
-            pytest = [dev_python, "-m", "pytest", "-p", "no:cacheprovider"]
             command = chroot.chroot_command(
-                merged, [*pytest, *pytest_args], env, cwd=chroot.REPO_MOUNT
+                merged, [dev_python, *argv, *pytest_args], env, cwd=chroot.REPO_MOUNT
             )
             return subprocess.run(command, check=False).returncode
     finally:
@@ -296,6 +331,68 @@ def ensure_chroot_dev_venv(
             return False
     stamp.write_text(key + "\n")
     return True
+
+
+# --- pin and drift -----------------------------------------------------------------
+
+
+def all_legs() -> list[tuple[str, str]]:
+    """(Poetry, Python minor) of every leg of `test`."""
+    return list(dict.fromkeys([FULL, *((p, m) for p, m, _ in MATRIX)]))
+
+
+def command_pin(_: argparse.Namespace) -> int:
+    """Resolve every leg's Poetry closure at today's releases and write
+    requirements/constraints/poetry-<version>-py<minor>.txt."""
+    python = ensure_dev_venv(recreate=False)
+    failed = 0
+    for poetry, minor in all_legs():
+        if minor in DEBIAN_MINORS:
+            leg = argparse.Namespace(python=minor, poetry=poetry)
+            code = command_debian_leg(leg, [], argv=["scripts/dev.py", "pin-here"])
+        else:
+            base = pyenv_python(minor)
+            if base is None:
+                print(f"dev.py pin: FAILED: no Python {minor} on this machine")
+                failed += 1
+                continue
+            env = {**os.environ, PYTHON_ENV: str(base), POETRY_ENV: poetry}
+            here = [str(python), str(REPO / "scripts" / "dev.py"), "pin-here"]
+            code = subprocess.run(here, cwd=REPO, env=env, check=False).returncode
+        failed += code != 0
+    return 1 if failed else 0
+
+
+def command_pin_here(_: argparse.Namespace) -> int:
+    """One leg of `pin`: $POETRY_ENV_AUDIT_TEST_POETRY on
+    $POETRY_ENV_AUDIT_TEST_PYTHON, with the running interpreter building the
+    plugin wheel (for its requirements)."""
+    harness_path()
+    from harness.interpreters import resolve_base_python
+    from harness.pins import write_constraints
+    from harness.session import build_repo_wheel
+
+    base = resolve_base_python(os.environ.get(PYTHON_ENV))
+    with tempfile.TemporaryDirectory() as work:
+        plugin = build_repo_wheel(Path(sys.executable), Path(work))
+        if plugin.wheel is None:
+            print(f"dev.py pin: {plugin.error}")
+            return 1
+        for poetry in os.environ.get(POETRY_ENV, FULL[0]).split(","):
+            path = write_constraints(poetry, str(base), plugin)
+            print(f"dev.py pin: wrote {path.relative_to(REPO)}")
+    return 0
+
+
+def command_drift(_: argparse.Namespace) -> int:
+    """How env-audit's verdicts on the fixtures move between the committed
+    constraints and today's newest releases (a report, never a failure)."""
+    python = ensure_dev_venv(recreate=False)
+    env = {**os.environ, PYTHON_ENV: FULL[1]}
+    code = "from harness.pins import main_drift; raise SystemExit(main_drift())"
+    run = [str(python), "-c", code]
+    env["PYTHONPATH"] = str(REPO / "tests")
+    return subprocess.run(run, cwd=REPO, env=env, check=False).returncode
 
 
 # --- dist ------------------------------------------------------------------------
@@ -405,6 +502,22 @@ def parser() -> argparse.ArgumentParser:
     leg.add_argument("--python", required=True, choices=DEBIAN_MINORS)
     leg.add_argument("--poetry", default=FULL[0])
     commands.add_parser(
+        "lint", help="ruff, mypy, actionlint, zizmor, build + twine check (no tests)"
+    )
+    one = commands.add_parser("leg", help="one leg of the test matrix")
+    one.add_argument("--poetry", required=True)
+    one.add_argument("--python", required=True, help="3.X or an interpreter's path")
+    one.add_argument("--subset", choices=("full", SMOKE), default=SMOKE)
+    commands.add_parser(
+        "pin",
+        help="resolve each leg's Poetry closure today and write requirements/constraints/",
+    )
+    commands.add_parser("pin-here", help="one leg of `pin` (set by `pin`)")
+    commands.add_parser(
+        "drift",
+        help="report how env-audit verdicts move at the newest releases (never fails)",
+    )
+    commands.add_parser(
         "dist", help="python -m build into dist/, then twine check (a step of `test`)"
     )
     commands.add_parser(
@@ -436,6 +549,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.command == "dist":
         return command_dist(args)
+    if args.command == "lint":
+        return command_lint(args)
+    if args.command == "leg":
+        return command_leg(args)
+    if args.command == "pin":
+        return command_pin(args)
+    if args.command == "pin-here":
+        return command_pin_here(args)
+    if args.command == "drift":
+        return command_drift(args)
     return command_demo(args)
 
 

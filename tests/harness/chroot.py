@@ -138,14 +138,14 @@ def ensure_root(cache_root: Path) -> Path:
     root = root_dir(cache_root)
     if is_complete(root):
         return root
-    with _exclusive(root.with_name(root.name + ".lock")):
+    with exclusive(root.with_name(root.name + ".lock")):
         if not is_complete(root):
             _build(root)
     return root
 
 
 @contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
+def exclusive(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -40,7 +40,6 @@ _STDLIB_DROPPED = frozenset(
     {"site-packages", "dist-packages", "EXTERNALLY-MANAGED"}
     | {"test", "idlelib", "turtledemo"}
 )
-_BIN_KEEP = re.compile(r"^python(3(\.\d+)?)?$")
 _PROBE = (
     "import json, sys, sysconfig; print(json.dumps({'prefix': sys.prefix, "
     "'base_prefix': sys.base_prefix, 'executable': sys.executable, "
@@ -247,7 +246,7 @@ def make_system_python(
     and sees none of /usr/lib/python3/dist-packages.
     """
     minor = stdlib_minor(base_prefix, minor)
-    _copy_bin(base_prefix / "bin", dest / "bin")
+    _copy_bin(base_prefix / "bin", dest / "bin", minor)
     _link_stdlib(base_prefix, dest, minor)
     python = dest / "bin" / f"python{minor}"
     _check_system(python, dest)
@@ -255,18 +254,24 @@ def make_system_python(
     return python
 
 
-def _copy_bin(source: Path, dest: Path) -> None:
+def _copy_bin(source: Path, dest: Path, minor: str) -> None:
+    """``bin/python3.X`` (a hard link or a copy, never a symlink into the
+    base) and ``python3``, ``python`` as relative symlinks to it.  Other
+    interpreters in the same bin dir (Debian's /usr/bin has python3.14 and
+    python3.15, its ``python3`` is the default one) are left out."""
     dest.mkdir(parents=True)
-    for entry in sorted(source.iterdir()):
-        if not _BIN_KEEP.match(entry.name):
-            continue
-        if entry.is_symlink():
-            link = entry.readlink()
-            if link.is_absolute():
-                raise RuntimeError(f"{entry} links outside its prefix: {link}")
-            (dest / entry.name).symlink_to(link)
-        else:
-            link_or_copy(entry, dest / entry.name)
+    name = f"python{minor}"
+    executable = source / name
+    if executable.is_symlink():
+        link = executable.readlink()
+        if link.is_absolute() or "/" in str(link):
+            raise RuntimeError(f"{executable} links outside its directory: {link}")
+        executable = source / link
+        name = link.name
+    link_or_copy(executable, dest / name)
+    for alias in (f"python{minor}", "python3", "python"):
+        if alias != name:
+            (dest / alias).symlink_to(name)
 
 
 def _link_stdlib(base_prefix: Path, dest: Path, minor: str) -> None:

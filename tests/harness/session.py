@@ -354,6 +354,7 @@ class Harness:
         poetry_versions: list[str] | None = None,
         extra_dirs: list[Path] | None = None,
         fallback_scratch: Path | None = None,
+        cache_root: Path | None = None,
     ) -> Iterator[Harness]:
         """A Harness with a fresh scratch dir (its work dir inside), removed
         at the end (unless ``$POETRY_ENV_AUDIT_TEST_KEEP`` is set)."""
@@ -366,6 +367,7 @@ class Harness:
                 build_python=build_python,
                 poetry_versions=poetry_versions,
                 extra_dirs=extra_dirs,
+                cache_root=cache_root,
             )
         finally:
             if not os.environ.get(KEEP_ENV):
