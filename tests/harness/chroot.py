@@ -236,16 +236,18 @@ def mounts_under(path: Path) -> list[Path]:
 
 
 def _mount(args: Sequence[str]) -> None:
-    result = subprocess.run(["mount", *args], capture_output=True, text=True)
+    mount = shutil.which("mount") or "/usr/bin/mount"
+    result = subprocess.run([mount, *args], capture_output=True, text=True)
     if result.returncode != 0:
         raise ChrootError(f"mount {' '.join(args)}: {result.stderr.strip()}")
 
 
 def _umount(point: Path) -> None:
-    result = subprocess.run(["umount", str(point)], capture_output=True, text=True)
+    umount = shutil.which("umount") or "/usr/bin/umount"
+    result = subprocess.run([umount, str(point)], capture_output=True, text=True)
     if result.returncode != 0:
         # Still busy (a process in it did not end yet): detach it lazily.
-        subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+        subprocess.run([umount, "-l", str(point)], capture_output=True, check=False)
 
 
 @contextlib.contextmanager
@@ -268,7 +270,11 @@ def overlay(
 
 @contextlib.contextmanager
 def chroot_mounts(
-    root: Path, binds: Sequence[tuple[Path, str]], *, tmp: Path
+    root: Path,
+    binds: Sequence[tuple[Path, str]],
+    *,
+    tmp: Path,
+    tmp_inner: str = "/tmp",  # noqa: S108 - the root's own mount point
 ) -> Iterator[Path]:
     """/proc, /dev, /dev/shm, *tmp* as /tmp and each (host dir, inner path)
     of *binds* mounted inside *root*; all unmounted afterwards, also when the
@@ -284,7 +290,7 @@ def chroot_mounts(
         system = [
             (Path("/dev"), "/dev"),
             (Path("/dev/shm"), "/dev/shm"),  # noqa: S108
-            (tmp, "/tmp"),  # noqa: S108
+            (tmp, tmp_inner),
         ]
         for source, inner in [*system, *binds]:
             target = root / inner.lstrip("/")
@@ -303,7 +309,8 @@ def chroot_command(
     """``chroot ROOT /usr/bin/env -i -C CWD NAME=VALUE... ARGV``: nothing of
     the caller's environment leaks in but *env*."""
     pairs = [f"{k}={v}" for k, v in sorted({"PATH": ENV_PATH, **env}.items())]
-    return ["chroot", str(root), "/usr/bin/env", "-i", "-C", cwd, *pairs, *argv]
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    return [chroot, str(root), "/usr/bin/env", "-i", "-C", cwd, *pairs, *argv]
 
 
 # --- a run inside the root ----------------------------------------------------------------

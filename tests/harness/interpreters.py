@@ -29,7 +29,9 @@ from harness.wheels import find_wheel
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-Kind = Literal["system", "venv", "isolated"]
+Kind = Literal["system", "venv", "isolated", "debian"]
+#: The kinds every test machine can make ("debian" needs the Debian root and
+#: root privileges: harness.debian).
 KINDS: tuple[Kind, ...] = ("system", "venv", "isolated")
 TEMPLATE_STAMP = "interpreter.json"
 # Bumped whenever the way templates are built changes, to invalidate caches.
@@ -55,8 +57,11 @@ class Interpreter:
 
     ``kind``: "system" (``sys.prefix == sys.base_prefix``, Poetry pip-installed
     into the interpreter itself), "venv" (Poetry in a venv that tests make the
-    active ``VIRTUAL_ENV``) or "isolated" (Poetry in a venv, like pipx; projects
-    get their own in-project venv).
+    active ``VIRTUAL_ENV``), "isolated" (Poetry in a venv, like pipx; projects
+    get their own in-project venv) or "debian" (Debian's own /usr/bin/python3.X
+    with Poetry pip-installed by ``--break-system-packages``, in a throwaway
+    overlay of the Debian root: *root*; every path here is a host path
+    under *root*, ``harness.poetry`` runs commands chrooted into it).
     """
 
     kind: Kind
@@ -65,6 +70,7 @@ class Interpreter:
     poetry_version: str
     python_version: str
     has_plugin: bool = False
+    root: Path | None = None
 
     @property
     def bin_dir(self) -> Path:
@@ -446,6 +452,7 @@ def _clone_lib(source: Path, dest: Path, *, stdlib_name: str) -> None:
 def save_template(interp: Interpreter) -> None:
     """Record *interp* in its prefix so ``load_template`` can find it again."""
     data = asdict(interp)
+    data.pop("root")
     data["prefix"] = "."
     data["python"] = str(interp.python.relative_to(interp.prefix))
     data["format"] = TEMPLATE_FORMAT
