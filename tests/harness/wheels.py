@@ -66,6 +66,7 @@ def ensure_wheels(
     cache_root: Path | None = None,
     no_deps: bool = False,
     constraints: Path | None = None,
+    platform: str | None = None,
 ) -> Path:
     """A directory holding wheels for *requirements* (with their dependencies
     unless *no_deps*) for *python*'s version and platform, resolved within
@@ -76,9 +77,15 @@ def ensure_wheels(
     network at all.  Requirements that conflict (two pins of one project)
     need separate calls.  A project with no wheel for that Python (zstandard
     on 3.15) is downloaded as an sdist and built into a wheel there, once.
+    *platform* (a wheel platform tag such as ``macosx_11_0_arm64``) fetches
+    another platform's wheels (no dependencies): for locking only, as a
+    universal lock needs the metadata of every platform's requirements.
     """
-    args = ["--only-binary=:all:"] + (["--no-deps"] if no_deps else [])
+    args = ["--only-binary=:all:"] + (["--no-deps"] if no_deps or platform else [])
     kind = "wheels-nodeps" if no_deps else "wheels"
+    if platform:
+        args += ["--platform", platform]
+        kind = f"wheels-{platform}"
     return _ensure(kind, requirements, python, cache_root, args, constraints)
 
 
