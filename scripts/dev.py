@@ -33,6 +33,7 @@ PIP_REQUIREMENTS = REPO / "requirements" / "pip.txt"
 DEV_REQUIREMENTS = REPO / "requirements" / "dev.txt"
 STAMP = DEV_VENV / ".dev-stamp"
 DIST_DIR = REPO / "dist"
+CONSTRAINTS_DIR = REPO / "requirements" / "constraints"
 KEEP_ENV = "POETRY_ENV_AUDIT_TEST_KEEP"
 # Bump to force every .venv-dev to be rebuilt.
 DEV_VENV_FORMAT = "1"
@@ -163,6 +164,10 @@ def leg_step(python: Path, poetry: str, where: str, subset: str) -> Step:
     what = "pytest" if subset == "full" else "pytest-smoke"
     name = f"{what} poetry {poetry} python {where}"
     args = [] if subset == "full" else ["tests/integration", "-m", SMOKE, "-q"]
+    pins = CONSTRAINTS_DIR / f"poetry-{poetry}-py{where}.txt"
+    if "/" not in where and not pins.is_file():
+        why = f"no {pins.relative_to(REPO)}: run python3 scripts/dev.py pin"
+        return (name, [], {"missing": why})
     if "/" in where:
         base: Path | None = Path(where)
     elif where in DEBIAN_MINORS and pyenv_python(where) is None:
