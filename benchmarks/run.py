@@ -27,9 +27,7 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from dataclasses import field
@@ -37,33 +35,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Callable
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from harness.index import build_simple_index  # noqa: E402 - after the path setup
-from harness.index import serve  # noqa: E402
-from harness.interpreters import clone  # noqa: E402
-from harness.interpreters import python_info  # noqa: E402
-from harness.interpreters import resolve_base_python  # noqa: E402
-from harness.poetry import describe  # noqa: E402
-from harness.poetry import run_poetry  # noqa: E402
-from harness.projects import lock_project  # noqa: E402
-from harness.session import PYTHON_ENV  # noqa: E402
-from harness.session import TemplateStore  # noqa: E402
-from harness.session import build_repo_wheel  # noqa: E402
-from harness.session import open_scratch  # noqa: E402
-from harness.session import pin_wheelhouses  # noqa: E402
-from harness.session import poetry_wheelhouse  # noqa: E402
-from harness.session import scratch_root  # noqa: E402
-from harness.synthetic import write_wheel  # noqa: E402
-from harness.wheels import default_cache_root  # noqa: E402
-from harness.wheels import ensure_wheels  # noqa: E402
+# ``tests/`` is on sys.path: scripts/dev.py bench runs this as
+# ``python -m benchmarks.run`` with PYTHONPATH=tests.
+from harness.interpreters import python_info
+from harness.interpreters import resolve_base_python
+from harness.poetry import describe
+from harness.poetry import run_poetry
+from harness.session import PYTHON_ENV
+from harness.session import Harness
+from harness.session import discard
+from harness.synthetic import write_wheel
+from harness.wheels import default_cache_root
+from harness.wheels import ensure_wheels
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from harness.interpreters import Interpreter
     from harness.interpreters import Kind
+    from harness.session import Projects
 
 POETRY = os.environ.get("POETRY_ENV_AUDIT_BENCH_POETRY", "2.5.1")
 #: Poetry's own packages the serialise benchmark changes in place (inside
@@ -118,93 +108,50 @@ class Result:
 
 
 class Bench:
-    def __init__(self, scratch: Path, rounds: int) -> None:
-        self.scratch = scratch
+    def __init__(self, harness: Harness, rounds: int) -> None:
+        self.harness = harness
+        self.scratch = harness.scratch
         self.rounds = rounds
-        self.cache = default_cache_root()
-        self.base = resolve_base_python(os.environ.get(PYTHON_ENV))
-        python = str(self.base)  # pip download runs under the base: its tags
-        self.plugin = build_repo_wheel(Path(sys.executable), scratch / "plugin")
-        if self.plugin.wheel is None:
-            raise SystemExit(f"bench: the plugin does not build: {self.plugin.error}")
-        wheelhouse = poetry_wheelhouse(
-            POETRY, python=python, cache_root=self.cache, plugin=self.plugin
-        )
-        extra = ensure_wheels(
-            POETRY_PINS, python=python, cache_root=self.cache, no_deps=True
-        )
-        synthetic = write_synthetic(scratch / "synthetic")
-        self.real = ensure_wheels(REAL, python=python, cache_root=self.cache)
-        self.find_links = [
-            wheelhouse,
-            extra,
-            synthetic,
-            self.real,
-            *pin_wheelhouses(python=python, cache_root=self.cache),
-        ]
-        build_simple_index(self.find_links, scratch / "index")
-        self.templates = TemplateStore(
-            base_python=self.base,
-            wheelhouses={POETRY: wheelhouse},
-            find_links=self.find_links,
-            plugin=self.plugin,
-            cache_root=self.cache,
-            session_dir=scratch / "templates",
-        )
         self.count = 0
-        self.index_url = ""
         #: Environment of every timed Poetry run (``--builtin-uninstall``).
         self.extra_env: dict[str, str] = {}
+        self._projects: Projects | None = None
+
+    @staticmethod
+    def wheel_dirs(scratch: Path) -> list[Path]:
+        """The benchmarks' own wheels, next to the Harness's: Poetry pins,
+        synthetic wheels, real projects (fetched once with pip download)."""
+        cache = default_cache_root()
+        python = str(resolve_base_python(os.environ.get(PYTHON_ENV)))
+        return [
+            ensure_wheels(POETRY_PINS, python=python, cache_root=cache, no_deps=True),
+            write_synthetic(scratch / "synthetic"),
+            ensure_wheels(REAL, python=python, cache_root=cache),
+        ]
 
     # ------------------------------------------------------------ plumbing
 
+    @property
+    def projects(self) -> Projects:
+        if self._projects is None:
+            self._projects = self.harness.projects(self.scratch / "projects")
+        return self._projects
+
     def interpreter(self, kind: Kind, *, plugin: bool) -> Interpreter:
-        """A private clone; without the plugin when asked (pip uninstall)."""
-        self.count += 1
-        interp = clone(
-            self.templates.get(kind, POETRY), self.scratch / f"i{self.count}"
-        )
-        if not plugin:
-            subprocess.run(
-                [
-                    str(interp.python),
-                    "-m",
-                    "pip",
-                    "uninstall",
-                    "-y",
-                    "-q",
-                    "poetry-env-audit",
-                ],
-                check=True,
-                capture_output=True,
-                env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
-            )
-        return interp
+        """A private clone, with the plugin or of the template without it."""
+        return self.harness.interpreter(kind, POETRY, plugin=plugin)
 
     def project(
-        self, name: str, dependencies: dict[str, str], *, python: str = ">=3.9,<3.14"
+        self, name: str, dependencies: dict[str, str], *, python: str = ">=3.9"
     ) -> Path:
         self.count += 1
-        path = self.scratch / f"p{self.count}-{name}"
-        path.mkdir()
-        deps = "\n".join(f'{k} = "{v}"' for k, v in sorted(dependencies.items()))
-        (path / "pyproject.toml").write_text(
-            "[tool.poetry]\n"
-            f'name = "{name}"\nversion = "0.1.0"\ndescription = ""\n'
-            'authors = ["bench"]\npackage-mode = false\n\n'
-            f'[tool.poetry.dependencies]\npython = "{python}"\n'
-            f"{deps}\n\n"
-            '[[tool.poetry.source]]\nname = "local"\n'
-            f'url = "{self.index_url}"\npriority = "primary"\n',
-            encoding="utf-8",
-        )
-        return path
+        return self.projects.write(f"p{self.count}-{name}", dependencies, python=python)
 
     def locked_copy(self, template: Path, interp: Interpreter) -> Path:
         self.count += 1
         dest = self.scratch / f"c{self.count}-{template.name}"
         shutil.copytree(template, dest, ignore=shutil.ignore_patterns(".venv"))
-        lock_project(interp, dest, index_url=self.index_url, cache_root=self.cache)
+        self.projects.lock(interp, dest)
         return dest
 
     def timed(
@@ -290,12 +237,13 @@ class Bench:
             deps = {f"{SYNTHETIC}-w{i:02d}": "1.0" for i in range(37)}
         deps.update(dict(pin.split("==") for pin in POETRY_PINS))
         # Real wheels were fetched for the base interpreter: lock for its minor only.
-        minor = tuple(int(x) for x in python_info(self.base)["version"].split(".")[:2])
+        base = self.harness.base_python
+        minor = tuple(int(x) for x in python_info(base)["version"].split(".")[:2])
         only = f">={minor[0]}.{minor[1]},<{minor[0]}.{minor[1] + 1}"
         project = self.project(
             "serialise-real" if real else "serialise-40",
             deps,
-            python=only if real else ">=3.9,<3.14",
+            python=only if real else ">=3.9",
         )
         locker = self.interpreter("system", plugin=False)
         locked = self.locked_copy(project, locker)
@@ -310,7 +258,7 @@ class Bench:
                     cwd=copy,
                 )
             took = self.timed(interp, ["install"], copy)
-            shutil.rmtree(interp.prefix, ignore_errors=True)
+            discard(interp)
             return took
 
         return self.rounds_of(
@@ -455,13 +403,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(chosen) - set(ALL)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    scratch = open_scratch(scratch_root(Path(tempfile.gettempdir())))
-    try:
-        bench = Bench(scratch, args.rounds)
+    build_python = Path(sys.executable)  # .venv-dev: it has poetry-core
+    with Harness.session(build_python=build_python, poetry_versions=[POETRY]) as h:
+        h.extra_dirs = Bench.wheel_dirs(h.scratch)
+        if h.plugin.wheel is None:
+            raise SystemExit(f"bench: the plugin does not build: {h.plugin.error}")
+        bench = Bench(h, args.rounds)
         if args.builtin_uninstall:
             bench.extra_env["POETRY_INSTALLER_BUILTIN_UNINSTALL"] = "true"
-        with serve(scratch / "index", latency=args.latency / 1000) as server:
-            bench.index_url = server.url
+        with h.serve(latency=args.latency / 1000):
             steps: dict[str, Callable[[], Result]] = {
                 "activation": bench.activation,
                 "noop-isolated": lambda: bench.noop("isolated"),
@@ -482,8 +432,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             " medians and per-round spread."
         )
         print(render(rows(results), markdown=args.markdown))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

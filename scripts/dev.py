@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,11 +33,13 @@ DEV_VENV = REPO / ".venv-dev"
 PIP_REQUIREMENTS = REPO / "requirements" / "pip.txt"
 DEV_REQUIREMENTS = REPO / "requirements" / "dev.txt"
 STAMP = DEV_VENV / ".dev-stamp"
+DIST_DIR = REPO / "dist"
+CONSTRAINTS_DIR = REPO / "requirements" / "constraints"
+KEEP_ENV = "POETRY_ENV_AUDIT_TEST_KEEP"
 # Bump to force every .venv-dev to be rebuilt.
 DEV_VENV_FORMAT = "1"
 # The whole repository: src/ was ruff-formatted when this step was added.
 FORMAT_CHECK_PATHS = ["."]
-DEMO_CACHE = REPO / ".cache" / "demo"
 DEMO_POETRY = "2.5.1"
 DEMO_FIXTURE = "downgrade-breaks"
 
@@ -94,82 +97,333 @@ def check(command: Sequence[str]) -> None:
 # --- test ------------------------------------------------------------------------
 
 
-#: The full suite runs on this Poetry and Python; the matrix below runs the
-#: smoke subset (-m smoke) on the oldest and newest supported Pythons.
+#: The full suite runs on this Poetry and Python (the host's pyenv 3.11);
+#: the matrix below runs the smoke subset (-m smoke) on the oldest and newest
+#: supported Pythons, and the full suite again on Debian's python3.14.
 FULL = ("2.5.1", "3.11")
-MATRIX = (("1.8.5", "3.9"), ("2.0.1", "3.13"), ("2.2.1", "3.9"), ("2.5.1", "3.13"))
+SMOKE = "smoke"
+MATRIX: tuple[tuple[str, str, str], ...] = (
+    ("1.8.5", "3.9", SMOKE),
+    ("2.0.1", "3.13", SMOKE),
+    ("2.2.1", "3.9", SMOKE),
+    ("2.5.1", "3.13", SMOKE),
+    ("2.5.1", "3.14", "full"),
+    ("2.5.1", "3.15", SMOKE),
+)
+#: Pythons that come from Debian unstable's packages, inside the cached
+#: debootstrap root (harness.chroot): the host's C library is too old.
+DEBIAN_MINORS = ("3.14", "3.15")
 POETRY_ENV = "POETRY_ENV_AUDIT_TEST_POETRY"
 PYTHON_ENV = "POETRY_ENV_AUDIT_TEST_PYTHON"
+#: Set inside the Debian legs: the Debian system-Python tests must run there.
+DEBIAN_ENV = "POETRY_ENV_AUDIT_TEST_DEBIAN"
 
+#: (name, command, environment) of a host step, or (name, leg) of a step in
+#: the Debian root.
 Step = tuple[str, list[str], dict[str, str]]
 
 
-def python_available(minor: str) -> bool:
+def pyenv_python(minor: str) -> Path | None:
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    return any(root.glob(f"{minor}.*/bin/python{minor}")) or bool(
-        shutil.which(f"python{minor}")
-    )
+    found = sorted(root.glob(f"{minor}.*/bin/python{minor}"))
+    if found:
+        return found[-1]
+    which = shutil.which(f"python{minor}")
+    return Path(which) if which else None
 
 
-def test_steps(python: Path, pytest_args: Sequence[str], *, matrix: bool) -> list[Step]:
+def lint_steps() -> list[Step]:
     ruff = str(venv_bin("ruff"))
-    full = {POETRY_ENV: FULL[0], PYTHON_ENV: FULL[1]}
-    steps: list[Step] = [
+    workflows = sorted(str(p) for p in (REPO / ".github" / "workflows").glob("*.yml"))
+    return [
         ("ruff-check", [ruff, "check", "."], {}),
         ("ruff-format", [ruff, "format", "--check", *FORMAT_CHECK_PATHS], {}),
         ("mypy", [str(venv_bin("mypy"))], {}),
+        ("actionlint", [str(venv_bin("actionlint")), *workflows], {}),
         (
-            "pytest",
-            [str(python), "-m", "coverage", "run", "-m", "pytest", *pytest_args],
-            full,
+            "zizmor",
+            [
+                str(venv_bin("zizmor")),
+                "--offline",
+                "--no-progress",
+                "--persona=pedantic",
+                *workflows,
+            ],
+            {},
+        ),
+        (
+            "build",
+            [str(venv_bin("python")), str(REPO / "scripts" / "dev.py"), "dist"],
+            {},
         ),
     ]
+
+
+def leg_step(python: Path, poetry: str, where: str, subset: str) -> Step:
+    """One matrix leg: *where* is a Python minor (pyenv, or Debian's inside
+    the cached root for 3.14 and 3.15) or the path of an interpreter."""
+    what = "pytest" if subset == "full" else "pytest-smoke"
+    name = f"{what} poetry {poetry} python {where}"
+    args = [] if subset == "full" else ["tests/integration", "-m", SMOKE, "-q"]
+    pins = CONSTRAINTS_DIR / f"poetry-{poetry}-py{where}.txt"
+    if "/" not in where and not pins.is_file():
+        why = f"no {pins.relative_to(REPO)}: run python3 scripts/dev.py pin"
+        return (name, [], {"missing": why})
+    if "/" in where:
+        base: Path | None = Path(where)
+    elif where in DEBIAN_MINORS and pyenv_python(where) is None:
+        leg = [str(python), str(REPO / "scripts" / "dev.py"), "debian-leg"]
+        return (name, [*leg, "--python", where, "--poetry", poetry, "--", *args], {})
+    else:
+        base = pyenv_python(where)
+    if base is None or not base.exists():
+        # A matrix that shrinks silently is no matrix: this leg fails.
+        return (name, [], {"missing": f"no Python {where} on this machine"})
+    command = [str(python), "-m", "pytest", *args]
+    return (name, command, {POETRY_ENV: poetry, PYTHON_ENV: str(base)})
+
+
+def test_steps(python: Path, pytest_args: Sequence[str], *, matrix: bool) -> list[Step]:
+    full = {POETRY_ENV: FULL[0], PYTHON_ENV: FULL[1]}
+    steps = lint_steps()
+    coverage_run = [str(python), "-m", "coverage", "run", "-m", "pytest"]
+    steps.append(("pytest", [*coverage_run, *pytest_args], full))
     if not pytest_args:
         # Branch coverage of src/, printed; under the floor in pyproject.toml fails.
         steps.append(("coverage", [str(python), "-m", "coverage", "report"], {}))
     if not matrix:
         return steps
-    for poetry, minor in MATRIX:
-        name = f"pytest-smoke poetry {poetry} python {minor}"
-        if not python_available(minor):
-            print(f"dev.py: no Python {minor} here: {name} skipped")
-            continue
-        command = [
-            str(python),
-            "-m",
-            "pytest",
-            "tests/integration",
-            "-m",
-            "smoke",
-            "-q",
-        ]
-        steps.append((name, command, {POETRY_ENV: poetry, PYTHON_ENV: minor}))
+    steps += [leg_step(python, *leg) for leg in MATRIX]
     return steps
+
+
+def run_steps(steps: list[Step], *, fail_fast: bool, what: str) -> int:
+    results: list[tuple[str, str]] = []
+    for name, command, env in steps:
+        status = run_step(name, command, env)
+        results.append((name, status))
+        if not status.startswith("ok") and fail_fast:
+            break
+    summary = ", ".join(f"{name} {status}" for name, status in results)
+    print(f"\ndev.py {what}: {summary}")
+    return 0 if all(status.startswith("ok") for _, status in results) else 1
 
 
 def run_step(name: str, command: list[str], env: dict[str, str]) -> str:
     """Run one step; returns "ok" or a short failure note."""
+    if not command:
+        print(f"\n==> {name}: FAILED: {env['missing']}", flush=True)
+        return f"FAILED ({env['missing']})"
     shown = " ".join(f"{k}={v}" for k, v in env.items())
     print(f"\n==> {name}: {shown} {' '.join(command)}", flush=True)
+    started = time.monotonic()
     code = subprocess.run(command, cwd=REPO, env={**os.environ, **env}).returncode
+    took = f"{time.monotonic() - started:.0f} s"
     if name.startswith("pytest") and code == 5:
         print("dev.py: pytest collected no tests: that counts as a failure.")
-        return "FAILED (no tests collected)"
-    return "ok" if code == 0 else f"FAILED (exit {code})"
+        return f"FAILED (no tests collected, {took})"
+    return f"ok ({took})" if code == 0 else f"FAILED (exit {code}, {took})"
 
 
 def command_test(args: argparse.Namespace, pytest_args: Sequence[str]) -> int:
     python = ensure_dev_venv(recreate=args.recreate)
-    results: list[tuple[str, str]] = []
     matrix = not pytest_args and not args.no_matrix
-    for name, command, env in test_steps(python, pytest_args, matrix=matrix):
-        status = run_step(name, command, env)
-        results.append((name, status))
-        if status != "ok" and args.fail_fast:
-            break
-    summary = ", ".join(f"{name} {status}" for name, status in results)
-    print(f"\ndev.py test: {summary}")
-    return 0 if all(status == "ok" for _, status in results) else 1
+    steps = test_steps(python, pytest_args, matrix=matrix)
+    return run_steps(steps, fail_fast=args.fail_fast, what="test")
+
+
+def command_lint(args: argparse.Namespace) -> int:
+    ensure_dev_venv(recreate=False)
+    return run_steps(lint_steps(), fail_fast=False, what="lint")
+
+
+def command_leg(args: argparse.Namespace) -> int:
+    """One leg of the matrix (the GitHub workflow runs one per job)."""
+    python = ensure_dev_venv(recreate=False)
+    step = leg_step(python, args.poetry, args.python, args.subset)
+    return run_steps([step], fail_fast=False, what="leg")
+
+
+# --- the Debian legs ----------------------------------------------------------------
+
+
+def chroot_dev_venv_key(minor: str, root_key: str) -> str:
+    digest = hashlib.sha256(f"{DEV_VENV_FORMAT}:{minor}:{root_key}".encode())
+    for path in (PIP_REQUIREMENTS, DEV_REQUIREMENTS, REPO / "pyproject.toml"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def command_debian_leg(
+    args: argparse.Namespace,
+    pytest_args: Sequence[str],
+    *,
+    argv: Sequence[str] = ("-m", "pytest", "-p", "no:cacheprovider"),
+) -> int:
+    """pytest (or the dev venv's python with *argv*) inside a throwaway
+    overlay of the cached Debian unstable root, with Debian's python3.X as
+    the base Python and a dev venv made from it (kept in the harness cache,
+    one per requirements)."""
+    harness_path()
+    from harness import chroot
+    from harness.wheels import CACHE_ENV
+    from harness.wheels import default_cache_root
+
+    minor = args.python
+    cache = default_cache_root()
+    try:
+        root = chroot.ensure_root(cache)
+    except (chroot.ChrootError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(
+            f"dev.py: FAILED: cannot build the Debian root for Python {minor}: {first}"
+        )
+        return 1
+    python = f"/usr/bin/python{minor}"
+    if not (root / python.lstrip("/")).exists():
+        print(f"dev.py: FAILED: the Debian root {root} has no {python}")
+        return 1
+    key = chroot_dev_venv_key(minor, chroot.root_key())
+    venv = cache / "chroot" / "dev-venvs" / f"py{minor}-{key}"
+    scratch = Path(tempfile.mkdtemp(prefix="poetry-env-audit-debian-"))
+    env = {
+        "HOME": "/tmp/home",  # noqa: S108 - the root's /tmp is this run's private dir
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        CACHE_ENV: chroot.CACHE_MOUNT,
+        POETRY_ENV: args.poetry,
+        PYTHON_ENV: python,
+        DEBIAN_ENV: "1",
+        **{k: v for k, v in os.environ.items() if k in ("CI", KEEP_ENV)},
+    }
+    try:
+        with chroot.session_root(
+            root, scratch, repo=REPO, cache_root=cache, dev_venv=venv
+        ) as merged:
+            with chroot.exclusive(venv.with_name(venv.name + ".lock")):
+                ready = ensure_chroot_dev_venv(merged, python, venv, key, env)
+            if not ready:
+                return 1
+            dev_python = f"{chroot.DEV_VENV_MOUNT}/bin/python"
+            command = chroot.chroot_command(
+                merged, [dev_python, *argv, *pytest_args], env, cwd=chroot.REPO_MOUNT
+            )
+            return subprocess.run(command, check=False).returncode
+    finally:
+        if not chroot.mounts_under(scratch):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def ensure_chroot_dev_venv(
+    merged: Path, python: str, venv: Path, key: str, env: dict[str, str]
+) -> bool:
+    """requirements/dev.txt and the project (editable) in a venv made from
+    Debian's *python* inside the root; built once per key."""
+    from harness import chroot
+
+    stamp = venv / ".dev-stamp"
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        return True
+    print(f"dev.py: building the dev venv of {python} in the Debian root", flush=True)
+    inner = chroot.DEV_VENV_MOUNT
+    pip = [f"{inner}/bin/python", "-m", "pip", "--disable-pip-version-check"]
+    editable = ["install", "--quiet", "--no-deps", "--no-build-isolation", "-e"]
+    steps = [
+        [python, "-m", "venv", "--clear", inner],
+        [*pip, "install", "--quiet", "-r", f"{chroot.REPO_MOUNT}/requirements/pip.txt"],
+        [*pip, "install", "--quiet", "-r", f"{chroot.REPO_MOUNT}/requirements/dev.txt"],
+        [*pip, *editable, chroot.REPO_MOUNT],
+    ]
+    for step in steps:
+        command = chroot.chroot_command(merged, step, env, cwd=chroot.REPO_MOUNT)
+        if subprocess.run(command, check=False).returncode != 0:
+            print(f"dev.py: FAILED: {' '.join(step)} in the Debian root")
+            return False
+    stamp.write_text(key + "\n")
+    return True
+
+
+# --- pin and drift -----------------------------------------------------------------
+
+
+def all_legs() -> list[tuple[str, str]]:
+    """(Poetry, Python minor) of every leg of `test`."""
+    return list(dict.fromkeys([FULL, *((p, m) for p, m, _ in MATRIX)]))
+
+
+def command_pin(_: argparse.Namespace) -> int:
+    """Resolve every leg's Poetry closure at today's releases and write
+    requirements/constraints/poetry-<version>-py<minor>.txt."""
+    python = ensure_dev_venv(recreate=False)
+    failed = 0
+    for poetry, minor in all_legs():
+        if minor in DEBIAN_MINORS:
+            leg = argparse.Namespace(python=minor, poetry=poetry)
+            code = command_debian_leg(leg, [], argv=["scripts/dev.py", "pin-here"])
+        else:
+            base = pyenv_python(minor)
+            if base is None:
+                print(f"dev.py pin: FAILED: no Python {minor} on this machine")
+                failed += 1
+                continue
+            env = {**os.environ, PYTHON_ENV: str(base), POETRY_ENV: poetry}
+            here = [str(python), str(REPO / "scripts" / "dev.py"), "pin-here"]
+            code = subprocess.run(here, cwd=REPO, env=env, check=False).returncode
+        failed += code != 0
+    return 1 if failed else 0
+
+
+def command_pin_here(_: argparse.Namespace) -> int:
+    """One leg of `pin`: $POETRY_ENV_AUDIT_TEST_POETRY on
+    $POETRY_ENV_AUDIT_TEST_PYTHON, with the running interpreter building the
+    plugin wheel (for its requirements)."""
+    harness_path()
+    from harness.interpreters import resolve_base_python
+    from harness.pins import write_constraints
+    from harness.session import build_repo_wheel
+
+    base = resolve_base_python(os.environ.get(PYTHON_ENV))
+    with tempfile.TemporaryDirectory() as work:
+        plugin = build_repo_wheel(Path(sys.executable), Path(work))
+        if plugin.wheel is None:
+            print(f"dev.py pin: {plugin.error}")
+            return 1
+        for poetry in os.environ.get(POETRY_ENV, FULL[0]).split(","):
+            path = write_constraints(poetry, str(base), plugin)
+            print(f"dev.py pin: wrote {path.relative_to(REPO)}")
+    return 0
+
+
+def command_drift(_: argparse.Namespace) -> int:
+    """How env-audit's verdicts on the fixtures move between the committed
+    constraints and today's newest releases (a report, never a failure)."""
+    python = ensure_dev_venv(recreate=False)
+    env = {**os.environ, PYTHON_ENV: FULL[1]}
+    code = "from harness.pins import main_drift; raise SystemExit(main_drift())"
+    run = [str(python), "-c", code]
+    env["PYTHONPATH"] = str(REPO / "tests")
+    return subprocess.run(run, cwd=REPO, env=env, check=False).returncode
+
+
+# --- dist ------------------------------------------------------------------------
+
+
+def command_dist(args: argparse.Namespace) -> int:
+    """``python -m build`` (sdist and wheel) into DIST_DIR, then ``twine check
+    --strict`` of both."""
+    python = str(venv_bin("python")) if DEV_VENV.exists() else sys.executable
+    shutil.rmtree(DIST_DIR, ignore_errors=True)
+    build = [python, "-m", "build", "--outdir", str(DIST_DIR), str(REPO)]
+    if subprocess.run(build, cwd=REPO, check=False).returncode != 0:
+        print("dev.py dist: python -m build failed")
+        return 1
+    artifacts = sorted(str(p) for p in DIST_DIR.iterdir())
+    kinds = {a.rsplit(".", 1)[-1] for a in artifacts}
+    if not {"whl", "gz"} <= kinds:
+        print(f"dev.py dist: expected an sdist and a wheel, got {artifacts}")
+        return 1
+    twine = [python, "-m", "twine", "check", "--strict", *artifacts]
+    return subprocess.run(twine, cwd=REPO, check=False).returncode
 
 
 # --- demo ------------------------------------------------------------------------
@@ -181,93 +435,30 @@ def harness_path() -> None:
         sys.path.insert(0, tests)
 
 
-def demo_interpreter(scratch: Path) -> tuple[Interpreter, list[Path]]:
-    """A private clone of the cached demo interpreter (system-like, Poetry
-    2.5.1) with the plugin built from this checkout installed, if it builds."""
-    from harness.interpreters import clone
-    from harness.interpreters import ensure_template
-    from harness.interpreters import resolve_base_python
-    from harness.session import PYTHON_ENV
-    from harness.session import PluginBuild
-    from harness.session import poetry_wheelhouse
-    from harness.wheels import default_cache_root
-
-    base = resolve_base_python(os.environ.get(PYTHON_ENV))
-    wheelhouse = poetry_wheelhouse(
-        DEMO_POETRY,
-        python=str(base),
-        cache_root=default_cache_root(),
-        plugin=PluginBuild(None),
-    )
-    template = ensure_template(
-        "system",
-        base_python=base,
-        poetry_version=DEMO_POETRY,
-        wheelhouse=wheelhouse,
-        root=DEMO_CACHE / "templates",
-    )
-    interp = clone(template, scratch / "python")
-    return install_demo_plugin(interp, scratch, wheelhouse), [wheelhouse]
-
-
-def install_demo_plugin(
-    interp: Interpreter, scratch: Path, wheelhouse: Path
-) -> Interpreter:
-    from dataclasses import replace
-
-    from harness.interpreters import pip_install
-    from harness.session import build_repo_wheel
-    from harness.session import poetry_wheelhouse
-    from harness.wheels import default_cache_root
-
-    build = build_repo_wheel(interp.python, scratch / "plugin")
-    if build.wheel is None:
-        print(f"dev.py demo: {build.error}\n(going on without the plugin)")
-        return interp
-    try:
-        pip_install(interp.python, [str(build.wheel)], [wheelhouse])
-    except RuntimeError:
-        # The plugin needs something Poetry's closure lacks: download it once.
-        more = poetry_wheelhouse(
-            DEMO_POETRY,
-            python=str(interp.python),
-            cache_root=default_cache_root(),
-            plugin=build,
-        )
-        pip_install(interp.python, [str(build.wheel)], [more])
-    return replace(interp, has_plugin=True)
-
-
 def command_demo(_: argparse.Namespace) -> int:
+    """The same Harness the tests use: a private clone of the cached
+    system-like template with this checkout's plugin (built with .venv-dev,
+    which has poetry-core), a local index, the fixture project."""
+    python = ensure_dev_venv(recreate=False)
     harness_path()
-    from harness.index import build_simple_index
-    from harness.index import serve
-    from harness.session import open_scratch
-    from harness.session import pin_wheelhouses
-    from harness.session import scratch_root
-    from harness.wheels import default_cache_root
+    from harness.session import Harness
 
-    scratch = open_scratch(scratch_root(Path(tempfile.gettempdir())))
-    try:
-        interp, wheel_dirs = demo_interpreter(scratch)
-        pins = pin_wheelhouses(
-            python=str(interp.python), cache_root=default_cache_root()
-        )
-        build_simple_index([*wheel_dirs, *pins], scratch / "index")
-        with serve(scratch / "index") as server:
-            return run_demo(interp, scratch, server.url)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with (
+        Harness.session(build_python=python, poetry_versions=[DEMO_POETRY]) as harness,
+        harness.serve(),
+    ):
+        if harness.plugin.wheel is None:
+            print(f"dev.py demo: {harness.plugin.error}")
+            return 1
+        interp = harness.interpreter("system")
+        projects = harness.projects(harness.work / "projects")
+        return run_demo(interp, projects.locked(DEMO_FIXTURE, interp))
 
 
-def run_demo(interp: Interpreter, scratch: Path, index_url: str) -> int:
+def run_demo(interp: Interpreter, project: Path) -> int:
     from harness.poetry import describe
     from harness.poetry import run_poetry
-    from harness.projects import lock_project
-    from harness.projects import make_project
 
-    project = make_project(DEMO_FIXTURE, scratch / "project", index_url)
-    lock_project(interp, project, index_url=index_url, cache_root=DEMO_CACHE)
     configure = ["config", "virtualenvs.create", "false", "--local"]
     configured = run_poetry(interp, configure, cwd=project)
     if configured.returncode != 0:
@@ -314,6 +505,31 @@ def parser() -> argparse.ArgumentParser:
         "demo",
         help="run `poetry env-audit` on fixtures/downgrade-breaks in a throwaway Python",
     )
+    leg = commands.add_parser(
+        "debian-leg",
+        help="pytest inside the cached Debian unstable root (a step of `test`)",
+    )
+    leg.add_argument("--python", required=True, choices=DEBIAN_MINORS)
+    leg.add_argument("--poetry", default=FULL[0])
+    commands.add_parser(
+        "lint", help="ruff, mypy, actionlint, zizmor, build + twine check (no tests)"
+    )
+    one = commands.add_parser("leg", help="one leg of the test matrix")
+    one.add_argument("--poetry", required=True)
+    one.add_argument("--python", required=True, help="3.X or an interpreter's path")
+    one.add_argument("--subset", choices=("full", SMOKE), default=SMOKE)
+    commands.add_parser(
+        "pin",
+        help="resolve each leg's Poetry closure today and write requirements/constraints/",
+    )
+    commands.add_parser("pin-here", help="one leg of `pin` (set by `pin`)")
+    commands.add_parser(
+        "drift",
+        help="report how env-audit verdicts move at the newest releases (never fails)",
+    )
+    commands.add_parser(
+        "dist", help="python -m build into dist/, then twine check (a step of `test`)"
+    )
     commands.add_parser(
         "bench",
         help="run benchmarks/run.py in .venv-dev (arguments after -- go to it)",
@@ -332,10 +548,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command_test(args, passthrough)
     if args.command == "bench":
         python = ensure_dev_venv(recreate=False)
-        bench = [str(python), str(REPO / "benchmarks" / "run.py"), *passthrough]
-        return subprocess.run(bench, cwd=REPO, check=False).returncode
+        bench = [str(python), "-m", "benchmarks.run", *passthrough]
+        env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+        return subprocess.run(bench, cwd=REPO, env=env, check=False).returncode
+    if args.command == "debian-leg":
+        return command_debian_leg(args, passthrough)
     if passthrough:
-        raise SystemExit("dev.py: only `test` and `bench` take arguments after --")
+        raise SystemExit(
+            "dev.py: only `test`, `debian-leg` and `bench` take arguments after --"
+        )
+    if args.command == "dist":
+        return command_dist(args)
+    if args.command == "lint":
+        return command_lint(args)
+    if args.command == "leg":
+        return command_leg(args)
+    if args.command == "pin":
+        return command_pin(args)
+    if args.command == "pin-here":
+        return command_pin_here(args)
+    if args.command == "drift":
+        return command_drift(args)
     return command_demo(args)
 
 

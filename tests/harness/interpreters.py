@@ -29,7 +29,9 @@ from harness.wheels import find_wheel
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-Kind = Literal["system", "venv", "isolated"]
+Kind = Literal["system", "venv", "isolated", "debian"]
+#: The kinds every test machine can make ("debian" needs the Debian root and
+#: root privileges: harness.debian).
 KINDS: tuple[Kind, ...] = ("system", "venv", "isolated")
 TEMPLATE_STAMP = "interpreter.json"
 # Bumped whenever the way templates are built changes, to invalidate caches.
@@ -40,7 +42,6 @@ _STDLIB_DROPPED = frozenset(
     {"site-packages", "dist-packages", "EXTERNALLY-MANAGED"}
     | {"test", "idlelib", "turtledemo"}
 )
-_BIN_KEEP = re.compile(r"^python(3(\.\d+)?)?$")
 _PROBE = (
     "import json, sys, sysconfig; print(json.dumps({'prefix': sys.prefix, "
     "'base_prefix': sys.base_prefix, 'executable': sys.executable, "
@@ -56,8 +57,11 @@ class Interpreter:
 
     ``kind``: "system" (``sys.prefix == sys.base_prefix``, Poetry pip-installed
     into the interpreter itself), "venv" (Poetry in a venv that tests make the
-    active ``VIRTUAL_ENV``) or "isolated" (Poetry in a venv, like pipx; projects
-    get their own in-project venv).
+    active ``VIRTUAL_ENV``), "isolated" (Poetry in a venv, like pipx; projects
+    get their own in-project venv) or "debian" (Debian's own /usr/bin/python3.X
+    with Poetry pip-installed by ``--break-system-packages``, in a throwaway
+    overlay of the Debian root: *root*; every path here is a host path
+    under *root*, ``harness.poetry`` runs commands chrooted into it).
     """
 
     kind: Kind
@@ -66,6 +70,7 @@ class Interpreter:
     poetry_version: str
     python_version: str
     has_plugin: bool = False
+    root: Path | None = None
 
     @property
     def bin_dir(self) -> Path:
@@ -211,20 +216,27 @@ def install_poetry(
 # --- system-like interpreters ------------------------------------------------
 
 
-def stdlib_minor(base_prefix: Path) -> str:
-    """ "3.11" for a prefix holding ``lib/python3.11/os.py``."""
+def stdlib_minor(base_prefix: Path, prefer: str | None = None) -> str:
+    """ "3.11" for a prefix holding ``lib/python3.11/os.py``; a prefix that
+    holds several (Debian's /usr: python3.14 and python3.15) needs *prefer*."""
     found = sorted(
         d.name[len("python") :]
         for d in (base_prefix / "lib").glob("python3.*")
         if (d / "os.py").is_file()
     )
+    if prefer is not None and prefer in found:
+        return prefer
     if len(found) != 1:
         raise RuntimeError(f"cannot tell the Python version of {base_prefix}")
     return found[0]
 
 
 def make_system_python(
-    base_prefix: Path, dest: Path, *, wheelhouse: Path | None = None
+    base_prefix: Path,
+    dest: Path,
+    *,
+    wheelhouse: Path | None = None,
+    minor: str | None = None,
 ) -> Path:
     """Copy the CPython at *base_prefix* to *dest* as a "system" interpreter.
 
@@ -233,9 +245,14 @@ def make_system_python(
     the ``python*`` executables (the one run is a hard link or a copy, never a
     symlink into the base, so ``sys.prefix`` is *dest*).  Then pip is installed.
     Returns the new interpreter's path.
+
+    Debian's python (prefix /usr) copies the same way: the copy keeps
+    Debian's layout (``sysconfig`` scheme ``posix_local``: pip installs to
+    ``<dest>/local/lib/python3.X/dist-packages``), drops EXTERNALLY-MANAGED
+    and sees none of /usr/lib/python3/dist-packages.
     """
-    minor = stdlib_minor(base_prefix)
-    _copy_bin(base_prefix / "bin", dest / "bin")
+    minor = stdlib_minor(base_prefix, minor)
+    _copy_bin(base_prefix / "bin", dest / "bin", minor)
     _link_stdlib(base_prefix, dest, minor)
     python = dest / "bin" / f"python{minor}"
     _check_system(python, dest)
@@ -243,18 +260,24 @@ def make_system_python(
     return python
 
 
-def _copy_bin(source: Path, dest: Path) -> None:
+def _copy_bin(source: Path, dest: Path, minor: str) -> None:
+    """``bin/python3.X`` (a hard link or a copy, never a symlink into the
+    base) and ``python3``, ``python`` as relative symlinks to it.  Other
+    interpreters in the same bin dir (Debian's /usr/bin has python3.14 and
+    python3.15, its ``python3`` is the default one) are left out."""
     dest.mkdir(parents=True)
-    for entry in sorted(source.iterdir()):
-        if not _BIN_KEEP.match(entry.name):
-            continue
-        if entry.is_symlink():
-            link = entry.readlink()
-            if link.is_absolute():
-                raise RuntimeError(f"{entry} links outside its prefix: {link}")
-            (dest / entry.name).symlink_to(link)
-        else:
-            link_or_copy(entry, dest / entry.name)
+    name = f"python{minor}"
+    executable = source / name
+    if executable.is_symlink():
+        link = executable.readlink()
+        if link.is_absolute() or "/" in str(link):
+            raise RuntimeError(f"{executable} links outside its directory: {link}")
+        executable = source / link
+        name = link.name
+    link_or_copy(executable, dest / name)
+    for alias in (f"python{minor}", "python3", "python"):
+        if alias != name:
+            (dest / alias).symlink_to(name)
 
 
 def _link_stdlib(base_prefix: Path, dest: Path, minor: str) -> None:
@@ -318,9 +341,10 @@ def make_system_poetry(
     wheelhouse: Path,
     poetry_version: str,
     extra: list[str] | None = None,
+    minor: str | None = None,
 ) -> Interpreter:
     """A system-like interpreter with Poetry (and *extra*) pip-installed."""
-    python = make_system_python(base_prefix, dest, wheelhouse=wheelhouse)
+    python = make_system_python(base_prefix, dest, wheelhouse=wheelhouse, minor=minor)
     install_poetry(python, poetry_version, [wheelhouse], extra)
     return _describe("system", dest, python, has_plugin=bool(extra))
 
@@ -428,6 +452,7 @@ def _clone_lib(source: Path, dest: Path, *, stdlib_name: str) -> None:
 def save_template(interp: Interpreter) -> None:
     """Record *interp* in its prefix so ``load_template`` can find it again."""
     data = asdict(interp)
+    data.pop("root")
     data["prefix"] = "."
     data["python"] = str(interp.python.relative_to(interp.prefix))
     data["format"] = TEMPLATE_FORMAT
@@ -505,8 +530,13 @@ def _build_template(
     dest.parent.mkdir(parents=True, exist_ok=True)
     if kind == "system":
         base = _cached_base_prefix(base_python)
+        minor = ".".join(python_info(base_python)["version"].split(".")[:2])
         built = make_system_poetry(
-            base, dest, wheelhouse=wheelhouse, poetry_version=poetry_version
+            base,
+            dest,
+            wheelhouse=wheelhouse,
+            poetry_version=poetry_version,
+            minor=minor,
         )
     else:
         built = make_poetry_venv(

@@ -46,7 +46,7 @@ def config_toml(interp: Interpreter) -> str:
     itself, as in a Docker image); venv: nothing (``VIRTUAL_ENV`` decides);
     isolated: in-project venvs created from Poetry's own interpreter.
     """
-    if interp.kind == "system":
+    if interp.kind in ("system", "debian"):
         return "[virtualenvs]\ncreate = false\n"
     if interp.kind == "isolated":
         which = (
@@ -116,10 +116,14 @@ def run_python(
     timeout: float = 600,
     state_dir: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``<python> ARGS`` in the same environment Poetry runs in."""
+    """``<python> ARGS`` in the same environment Poetry runs in (chrooted
+    into ``interp.root`` for the "debian" kind, host paths translated)."""
     env = poetry_env(interp, state_dir=state_dir, extra_env=extra_env)
+    command = [str(interp.python), *args]
+    if interp.root is not None:
+        command, env, cwd = _chrooted(interp.root, command, env, cwd)
     return subprocess.run(
-        [str(interp.python), *args],
+        command,
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -129,6 +133,25 @@ def run_python(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def _chrooted(
+    root: Path, command: list[str], env: dict[str, str], cwd: Path
+) -> tuple[list[str], dict[str, str], Path]:
+    """*command* run by ``chroot root``: every host path under *root* in the
+    command, the environment and the working directory becomes the path the
+    chrooted process sees."""
+    from harness.chroot import chroot_command
+
+    prefix = str(root).rstrip("/")
+
+    def inner(value: str) -> str:
+        return value.replace(prefix + "/", "/").replace(prefix, "/")
+
+    inner_env = {k: inner(v) for k, v in env.items()}
+    inner_env["PATH"] = f"/usr/local/bin:/usr/bin:/bin:{inner_env.get('PATH', '')}"
+    argv = [inner(a) for a in command]
+    return chroot_command(root, argv, inner_env, cwd=inner(str(cwd))), {}, root
 
 
 def run_poetry(

@@ -16,6 +16,8 @@ from harness.poetry import run_python
 from harness.wheels import default_cache_root
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from harness.interpreters import Interpreter
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +53,31 @@ def make_project(fixture: str, dest: Path, index_url: str) -> Path:
     shutil.copytree(source, dest)
     for path in sorted(p for p in dest.rglob("*") if p.is_file()):
         _fill_placeholder(path, index_url)
+    return dest
+
+
+def write_project(
+    dest: Path,
+    name: str,
+    dependencies: Mapping[str, str],
+    index_url: str,
+    *,
+    python: str = ">=3.9",
+) -> Path:
+    """A non-package project (``[tool.poetry]``, read by Poetry 1.8 and 2.x)
+    depending on *dependencies* (name -> constraint), with the local index
+    as its primary source.  Returns *dest*."""
+    dest.mkdir(parents=True)
+    deps = "\n".join(f'{k} = "{v}"' for k, v in sorted(dependencies.items()))
+    (dest / "pyproject.toml").write_text(
+        "[tool.poetry]\n"
+        f'name = "{name}"\nversion = "0.1.0"\ndescription = ""\n'
+        'authors = ["tests"]\npackage-mode = false\n\n'
+        f'[tool.poetry.dependencies]\npython = "{python}"\n{deps}\n\n'
+        '[[tool.poetry.source]]\nname = "local"\n'
+        f'url = "{index_url}"\npriority = "primary"\n',
+        encoding="utf-8",
+    )
     return dest
 
 

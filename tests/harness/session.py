@@ -1,30 +1,44 @@
 from __future__ import annotations
 
-# Session-level plumbing shared by tests/integration/conftest.py and
-# scripts/dev.py: the plugin wheel, the wheelhouses, per-session templates
-# with the plugin installed, and fixture projects.
+# Session-level plumbing: ``Harness`` wires the whole chain (base Python,
+# wheelhouses, templates, clones, local index, projects) once, for the pytest
+# fixtures (tests/integration/conftest.py), ``scripts/dev.py demo`` and
+# benchmarks/run.py alike.
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from email.parser import HeaderParser
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.index import build_simple_index
+from harness.index import serve
 from harness.interpreters import clone
 from harness.interpreters import ensure_template
 from harness.interpreters import pip_env
+from harness.interpreters import resolve_base_python
 from harness.interpreters import with_plugin
 from harness.projects import REPO_ROOT
 from harness.projects import lock_project
 from harness.projects import make_project
+from harness.projects import write_project
+from harness.wheels import default_cache_root
 from harness.wheels import ensure_sdists
 from harness.wheels import ensure_wheels
+from harness.wheels import python_minor
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from collections.abc import Mapping
+
     from harness.interpreters import Interpreter
     from harness.interpreters import Kind
 
@@ -32,6 +46,10 @@ POETRY_VERSIONS_ENV = "POETRY_ENV_AUDIT_TEST_POETRY"
 PYTHON_ENV = "POETRY_ENV_AUDIT_TEST_PYTHON"
 KEEP_ENV = "POETRY_ENV_AUDIT_TEST_KEEP"
 SCRATCH_ENV = "POETRY_ENV_AUDIT_TEST_SCRATCH"
+#: Set (to anything) to resolve Poetry's closure at the newest releases
+#: instead of the committed constraints (``scripts/dev.py drift``).
+UNPINNED_ENV = "POETRY_ENV_AUDIT_TEST_UNPINNED"
+CONSTRAINTS_DIR = REPO_ROOT / "requirements" / "constraints"
 SCRATCH_PREFIX = "poetry-env-audit-"
 CLONE_PREFIX = "test-"
 # Creating a file on this machine kind's disk costs ~0.4 ms (a 4,000-file
@@ -112,11 +130,41 @@ def wheel_requirements(wheel: Path) -> list[str]:
     return [str(r) for r in requires if "extra ==" not in str(r)]
 
 
+def constraints_file(poetry_version: str, minor: str) -> Path:
+    """The committed pins of Poetry *poetry_version*'s closure on Python
+    *minor* (written by ``python3 scripts/dev.py pin``)."""
+    return CONSTRAINTS_DIR / f"poetry-{poetry_version}-py{minor}.txt"
+
+
+def wheelhouse_constraints(poetry_version: str, python: str) -> Path | None:
+    """The constraints a wheelhouse resolves against: the committed file, or
+    none when ``$POETRY_ENV_AUDIT_TEST_UNPINNED`` is set or there is no file
+    for that Poetry and Python (a note says so: ``dev.py test`` requires one
+    for every leg of its matrix)."""
+    if os.environ.get(UNPINNED_ENV):
+        return None
+    path = constraints_file(poetry_version, python_minor(python))
+    if path.is_file():
+        return path
+    sys.stderr.write(
+        f"poetry-env-audit tests: no {path.relative_to(REPO_ROOT)}: Poetry "
+        f"{poetry_version}'s closure resolves at the newest releases\n"
+    )
+    return None
+
+
 def poetry_wheelhouse(
-    poetry_version: str, *, python: str, cache_root: Path, plugin: PluginBuild
+    poetry_version: str,
+    *,
+    python: str,
+    cache_root: Path,
+    plugin: PluginBuild,
+    constraints: Path | None = None,
 ) -> Path:
     requirements = [f"poetry=={poetry_version}", *BASE_TOOLS, *plugin.requirements()]
-    return ensure_wheels(requirements, python=python, cache_root=cache_root)
+    return ensure_wheels(
+        requirements, python=python, cache_root=cache_root, constraints=constraints
+    )
 
 
 def pin_wheelhouses(*, python: str, cache_root: Path) -> list[Path]:
@@ -146,6 +194,16 @@ class TemplateStore:
             self._built[key] = self._build(kind, poetry_version)
         return self._built[key]
 
+    def plain(self, kind: Kind, poetry_version: str) -> Interpreter:
+        """The cached template without the plugin (clone it before use)."""
+        return ensure_template(
+            kind,
+            base_python=self.base_python,
+            poetry_version=poetry_version,
+            wheelhouse=self.wheelhouses[poetry_version],
+            root=self.cache_root / "templates",
+        )
+
     def plugin_problem(self, kind: Kind, poetry_version: str) -> str:
         """Why the plugin is missing from that template ("" if it is there)."""
         if self.plugin.wheel is None:
@@ -153,13 +211,7 @@ class TemplateStore:
         return self.plugin_errors.get((kind, poetry_version), "")
 
     def _build(self, kind: Kind, poetry_version: str) -> Interpreter:
-        template = ensure_template(
-            kind,
-            base_python=self.base_python,
-            poetry_version=poetry_version,
-            wheelhouse=self.wheelhouses[poetry_version],
-            root=self.cache_root / "templates",
-        )
+        template = self.plain(kind, poetry_version)
         if self.plugin.wheel is None:
             return template
         dest = self.session_dir / f"{kind}-poetry{poetry_version}"
@@ -237,6 +289,14 @@ class Projects:
         """A copy of ``fixtures/<fixture>`` (index URL filled in), not locked."""
         return make_project(fixture, self.root / (name or fixture), self.index_url)
 
+    def write(
+        self, name: str, dependencies: Mapping[str, str], *, python: str = ">=3.9"
+    ) -> Path:
+        """A new non-package project depending on *dependencies*, not locked."""
+        return write_project(
+            self.root / name, name, dependencies, self.index_url, python=python
+        )
+
     def lock(self, interp: Interpreter, project: Path) -> Path:
         """``poetry lock`` with *interp* (cached); returns the lock's path."""
         return lock_project(
@@ -251,3 +311,155 @@ class Projects:
         if not fixture.startswith(UNLOCKED_PREFIXES):
             self.lock(interp, project)
         return project
+
+
+class Harness:
+    """The whole chain, wired once: base Python -> wheelhouses (Poetry's
+    closure at the committed constraints, the fixture pins, *extra_dirs*) ->
+    cached templates -> per-session templates with the plugin -> private
+    clones; the local index serving every wheel; fixture projects.
+
+    Everything is made on first use.  *work* holds this run's own files (the
+    plugin wheel, the index tree); *scratch* the interpreter clones (tmpfs
+    when there is room); both are this run's alone.  *build_python* builds
+    the plugin wheel: it needs poetry-core (the dev venv has it).
+    """
+
+    def __init__(
+        self,
+        *,
+        work: Path,
+        scratch: Path,
+        build_python: Path,
+        poetry_versions: list[str] | None = None,
+        python_spec: str | None = None,
+        cache_root: Path | None = None,
+        extra_dirs: list[Path] | None = None,
+    ) -> None:
+        self.work = work
+        self.scratch = scratch
+        self.build_python = build_python
+        self.poetry_versions = poetry_versions or configured_poetry_versions()
+        self.python_spec = python_spec or os.environ.get(PYTHON_ENV)
+        self.cache_root = cache_root or default_cache_root()
+        self.extra_dirs = list(extra_dirs or [])
+        self.index_url = ""
+
+    @classmethod
+    @contextmanager
+    def session(
+        cls,
+        *,
+        build_python: Path,
+        poetry_versions: list[str] | None = None,
+        extra_dirs: list[Path] | None = None,
+        fallback_scratch: Path | None = None,
+        cache_root: Path | None = None,
+    ) -> Iterator[Harness]:
+        """A Harness with a fresh scratch dir (its work dir inside), removed
+        at the end (unless ``$POETRY_ENV_AUDIT_TEST_KEEP`` is set)."""
+        fallback = fallback_scratch or Path(tempfile.gettempdir())
+        scratch = open_scratch(scratch_root(fallback))
+        try:
+            yield cls(
+                work=scratch / "work",
+                scratch=scratch,
+                build_python=build_python,
+                poetry_versions=poetry_versions,
+                extra_dirs=extra_dirs,
+                cache_root=cache_root,
+            )
+        finally:
+            if not os.environ.get(KEEP_ENV):
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    @cached_property
+    def base_python(self) -> Path:
+        """The base CPython every throwaway interpreter is made from."""
+        return resolve_base_python(self.python_spec)
+
+    @property
+    def download_python(self) -> str:
+        """The interpreter ``pip download`` runs under, so wheels match its tags."""
+        return str(self.base_python)
+
+    @cached_property
+    def plugin(self) -> PluginBuild:
+        """The repository's wheel, built once (or the build error)."""
+        return build_repo_wheel(self.build_python, self.work / "plugin-wheel")
+
+    def require_plugin(self) -> Path:
+        if self.plugin.wheel is None:
+            raise RuntimeError(self.plugin.error)
+        return self.plugin.wheel
+
+    @cached_property
+    def wheelhouses(self) -> dict[str, Path]:
+        """Poetry version -> wheelhouse with Poetry's closure, pip, setuptools,
+        wheel and the plugin's requirements (downloaded once, then cached)."""
+        return {
+            version: poetry_wheelhouse(
+                version,
+                python=self.download_python,
+                cache_root=self.cache_root,
+                plugin=self.plugin,
+                constraints=wheelhouse_constraints(version, self.download_python),
+            )
+            for version in self.poetry_versions
+        }
+
+    @cached_property
+    def pin_wheels(self) -> list[Path]:
+        """Wheels of the versions the fixture projects pin (one dir per pin)."""
+        return pin_wheelhouses(python=self.download_python, cache_root=self.cache_root)
+
+    @cached_property
+    def find_links(self) -> list[Path]:
+        """Every wheel directory, for offline ``pip install --find-links``."""
+        return [*self.wheelhouses.values(), *self.pin_wheels, *self.extra_dirs]
+
+    @cached_property
+    def templates(self) -> TemplateStore:
+        return TemplateStore(
+            base_python=self.base_python,
+            wheelhouses=self.wheelhouses,
+            find_links=self.find_links,
+            plugin=self.plugin,
+            cache_root=self.cache_root,
+            session_dir=self.scratch / "templates",
+        )
+
+    @contextmanager
+    def serve(self, *, latency: float = 0.0) -> Iterator[str]:
+        """Serve every wheel directory as a PEP 503 index on 127.0.0.1; sets
+        and yields :attr:`index_url`."""
+        root = self.work / "index"
+        build_simple_index(self.find_links, root)
+        with serve(root, latency=latency) as server:
+            self.index_url = server.url
+            try:
+                yield server.url
+            finally:
+                self.index_url = ""
+
+    def interpreter(
+        self, kind: Kind, poetry_version: str | None = None, *, plugin: bool = True
+    ) -> Interpreter:
+        """A private clone (``discard`` removes it): of the session template
+        with the plugin, or of the cached template without it."""
+        version = poetry_version or self.poetry_versions[0]
+        if plugin:
+            template = self.templates.get(kind, version)
+            problem = self.templates.plugin_problem(kind, version)
+            if problem or not template.has_plugin:
+                raise RuntimeError(f"the plugin is not installed: {problem}")
+        else:
+            template = replace(self.templates.plain(kind, version), has_plugin=False)
+        return private_clone(template, self.scratch, kind)
+
+    def projects(self, root: Path) -> Projects:
+        """Fixture projects under *root*, served by :meth:`serve`'s index."""
+        if not self.index_url:
+            raise RuntimeError("Harness.projects needs the index: use Harness.serve()")
+        root.mkdir(parents=True, exist_ok=True)
+        return Projects(root=root, index_url=self.index_url, cache_root=self.cache_root)

@@ -43,11 +43,19 @@ def requirement_name(requirement: str) -> str:
     return match.group(1)
 
 
-def cache_key(kind: str, requirements: list[str], minor: str) -> str:
-    payload = json.dumps(
-        {"kind": kind, "python": minor, "requirements": sorted(requirements)},
-        sort_keys=True,
-    )
+def cache_key(
+    kind: str, requirements: list[str], minor: str, constraints: str = ""
+) -> str:
+    """Directory name of a download: the constraints' text is part of it, so
+    changed pins download again."""
+    data: dict[str, object] = {
+        "kind": kind,
+        "python": minor,
+        "requirements": sorted(requirements),
+    }
+    if constraints:
+        data["constraints"] = hashlib.sha256(constraints.encode()).hexdigest()
+    payload = json.dumps(data, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
@@ -57,17 +65,28 @@ def ensure_wheels(
     python: str,
     cache_root: Path | None = None,
     no_deps: bool = False,
+    constraints: Path | None = None,
+    platform: str | None = None,
 ) -> Path:
     """A directory holding wheels for *requirements* (with their dependencies
-    unless *no_deps*) for *python*'s version and platform.
+    unless *no_deps*) for *python*'s version and platform, resolved within
+    *constraints* (a pip constraints file) when given.
 
-    Downloads at most once per (sorted requirements, python major.minor): a
-    stamp file marks a complete download, later calls do no network at all.
-    Requirements that conflict (two pins of one project) need separate calls.
+    Downloads at most once per (sorted requirements, python major.minor,
+    constraints): a stamp file marks a complete download, later calls do no
+    network at all.  Requirements that conflict (two pins of one project)
+    need separate calls.  A project with no wheel for that Python (zstandard
+    on 3.15) is downloaded as an sdist and built into a wheel there, once.
+    *platform* (a wheel platform tag such as ``macosx_11_0_arm64``) fetches
+    another platform's wheels (no dependencies): for locking only, as a
+    universal lock needs the metadata of every platform's requirements.
     """
-    args = ["--only-binary=:all:"] + (["--no-deps"] if no_deps else [])
+    args = ["--only-binary=:all:"] + (["--no-deps"] if no_deps or platform else [])
     kind = "wheels-nodeps" if no_deps else "wheels"
-    return _ensure(kind, requirements, python, cache_root, args)
+    if platform:
+        args += ["--platform", platform]
+        kind = f"wheels-{platform}"
+    return _ensure(kind, requirements, python, cache_root, args, constraints)
 
 
 def ensure_sdists(
@@ -89,13 +108,17 @@ def _ensure(
     python: str,
     cache_root: Path | None,
     pip_args: list[str],
+    constraints: Path | None = None,
 ) -> Path:
     minor = python_minor(python)
     root = cache_root if cache_root is not None else default_cache_root()
-    dest = root / kind / cache_key(kind, requirements, minor)
+    pins = constraints.read_text(encoding="utf-8") if constraints else ""
+    dest = root / kind / cache_key(kind, requirements, minor, pins)
     if (dest / STAMP).is_file():
         return dest
     runner = pip_runner(python, root)
+    if constraints is not None:
+        pip_args = [*pip_args, "--constraint", str(constraints)]
     _download(kind, requirements, runner, minor, dest, pip_args)
     return dest
 
@@ -117,14 +140,42 @@ def _download(
     )
     command = [*runner, "download"]
     command += ["--disable-pip-version-check", "--quiet", "--dest", str(partial)]
-    command += [*pip_args, *requirements]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(
+        [*command, *pip_args, *requirements], capture_output=True, text=True
+    )
+    if result.returncode != 0 and "--only-binary=:all:" in pip_args:
+        # Some project has no wheel for this Python: take its sdist, build it.
+        sources = [a for a in pip_args if a != "--only-binary=:all:"]
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        result = subprocess.run(
+            [*command, "--prefer-binary", *sources, *requirements],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode == 0:
+            _build_sdists(runner, partial)
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
         raise RuntimeError(f"pip download failed:\n{result.stdout}{result.stderr}")
     stamp = {"python": minor, "requirements": sorted(requirements), "kind": kind}
     (partial / STAMP).write_text(json.dumps(stamp, indent=1) + "\n")
     _publish(partial, dest)
+
+
+def _build_sdists(runner: list[str], directory: Path) -> None:
+    """Replace every sdist in *directory* by a wheel built from it (its build
+    requirements come from the index, like the download itself)."""
+    for sdist in [p for p in distribution_files(directory) if p.suffix != ".whl"]:
+        sys.stderr.write(f"poetry-env-audit tests: building a wheel of {sdist.name}\n")
+        command = [*runner, "wheel", "--disable-pip-version-check", "--quiet"]
+        command += ["--no-deps", "--wheel-dir", str(directory), str(sdist)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"building {sdist.name} failed:\n{result.stdout}{result.stderr}"
+            )
+        sdist.unlink()
 
 
 def pip_runner(python: str, cache_root: Path) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 #   POETRY_ENV_AUDIT_TEST_PYTHON  "3.X" (pyenv) or a path (default 3.11)
 #   POETRY_ENV_AUDIT_TEST_CACHE   download/template/lock cache
 #   POETRY_ENV_AUDIT_TEST_KEEP    keep per-test clones after the test
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -16,22 +15,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.index import build_simple_index
-from harness.index import serve
-from harness.interpreters import resolve_base_python
-from harness.session import PYTHON_ENV
+from harness.session import Harness
 from harness.session import PluginBuild
 from harness.session import Projects
 from harness.session import TemplateStore
-from harness.session import build_repo_wheel
 from harness.session import configured_poetry_versions
 from harness.session import discard
 from harness.session import open_scratch
-from harness.session import pin_wheelhouses
-from harness.session import poetry_wheelhouse
 from harness.session import private_clone
 from harness.session import scratch_root
-from harness.wheels import default_cache_root
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,66 +33,68 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def harness_cache() -> Path:
+def harness(tmp_path_factory: pytest.TempPathFactory, scratch: Path) -> Harness:
+    """The one object wiring base Python, wheelhouses, templates, clones, the
+    local index and projects (``dev.py demo`` and the benchmarks use it too);
+    the fixtures below are its parts."""
+    return Harness(
+        work=tmp_path_factory.mktemp("harness"),
+        scratch=scratch,
+        build_python=Path(sys.executable),
+    )
+
+
+@pytest.fixture(scope="session")
+def harness_cache(harness: Harness) -> Path:
     """Cache of downloads, Poetry templates and locks (kept across sessions)."""
-    return default_cache_root()
+    return harness.cache_root
 
 
 @pytest.fixture(scope="session")
-def base_python() -> Path:
+def base_python(harness: Harness) -> Path:
     """The base CPython every throwaway interpreter is made from."""
-    return resolve_base_python(os.environ.get(PYTHON_ENV))
+    return harness.base_python
 
 
 @pytest.fixture(scope="session")
-def download_python(base_python: Path) -> str:
+def download_python(harness: Harness) -> str:
     """The interpreter ``pip download`` runs under (a current pip from its wheel,
     see ``harness.wheels.pip_runner``), so wheels match the base's tags."""
-    return str(base_python)
+    return harness.download_python
 
 
 @pytest.fixture(scope="session")
-def plugin_build(tmp_path_factory: pytest.TempPathFactory) -> PluginBuild:
+def plugin_build(harness: Harness) -> PluginBuild:
     """The repository's wheel, built once per session (or the build error)."""
-    dest = tmp_path_factory.mktemp("plugin-wheel")
-    return build_repo_wheel(Path(sys.executable), dest)
+    return harness.plugin
 
 
 @pytest.fixture(scope="session")
 def plugin_wheel(plugin_build: PluginBuild) -> Path:
-    """The repository's wheel; skips the test when it does not build."""
+    """The repository's wheel; a test that needs it fails when it does not build."""
     if plugin_build.wheel is None:
-        pytest.skip(plugin_build.error)
+        pytest.fail(plugin_build.error)
     return plugin_build.wheel
 
 
 @pytest.fixture(scope="session")
-def wheelhouses(
-    download_python: str, harness_cache: Path, plugin_build: PluginBuild
-) -> dict[str, Path]:
-    """Poetry version -> wheelhouse with Poetry's closure, pip, setuptools,
-    wheel and the plugin's requirements (downloaded once, then cached)."""
-    return {
-        version: poetry_wheelhouse(
-            version,
-            python=download_python,
-            cache_root=harness_cache,
-            plugin=plugin_build,
-        )
-        for version in configured_poetry_versions()
-    }
+def wheelhouses(harness: Harness) -> dict[str, Path]:
+    """Poetry version -> wheelhouse with Poetry's closure (at the committed
+    constraints), pip, setuptools, wheel and the plugin's requirements
+    (downloaded once, then cached)."""
+    return harness.wheelhouses
 
 
 @pytest.fixture(scope="session")
-def pin_wheels(download_python: str, harness_cache: Path) -> list[Path]:
+def pin_wheels(harness: Harness) -> list[Path]:
     """Wheels of the versions the fixture projects pin (one dir per pin)."""
-    return pin_wheelhouses(python=download_python, cache_root=harness_cache)
+    return harness.pin_wheels
 
 
 @pytest.fixture(scope="session")
-def find_links(wheelhouses: dict[str, Path], pin_wheels: list[Path]) -> list[Path]:
+def find_links(harness: Harness) -> list[Path]:
     """Every wheel directory, for offline ``pip install --find-links``."""
-    return [*wheelhouses.values(), *pin_wheels]
+    return harness.find_links
 
 
 @pytest.fixture(
@@ -126,15 +120,11 @@ def wheelhouse(wheelhouses: dict[str, Path], poetry_version: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def local_index(
-    tmp_path_factory: pytest.TempPathFactory, find_links: list[Path]
-) -> Iterator[str]:
+def local_index(harness: Harness) -> Iterator[str]:
     """URL (``http://127.0.0.1:PORT/simple/``) of a PEP 503 index of every
     downloaded wheel, served for the whole session."""
-    root = tmp_path_factory.mktemp("index")
-    build_simple_index(find_links, root)
-    with serve(root) as server:
-        yield server.url
+    with harness.serve() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -147,24 +137,10 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def templates(
-    scratch: Path,
-    base_python: Path,
-    wheelhouses: dict[str, Path],
-    find_links: list[Path],
-    plugin_build: PluginBuild,
-    harness_cache: Path,
-) -> TemplateStore:
+def templates(harness: Harness) -> TemplateStore:
     """Interpreters with Poetry and the plugin, one per (kind, Poetry version),
     built lazily; tests get private clones of them."""
-    return TemplateStore(
-        base_python=base_python,
-        wheelhouses=wheelhouses,
-        find_links=find_links,
-        plugin=plugin_build,
-        cache_root=harness_cache,
-        session_dir=scratch / "templates",
-    )
+    return harness.templates
 
 
 def _private(
