@@ -21,9 +21,11 @@ import shlex
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
-from enum import Enum
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
+
+from poetry_env_audit.poetry_env import ISOLATED_MARKER
+from poetry_env_audit.values import StrEnum
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,7 +39,7 @@ VENV_NAME = "isolated-venv"
 STATE_SUFFIX = ".json"
 BACKUP_SUFFIX = ".launcher-backup"
 #: Written into the new environment: it was made by ``poetry self isolate``.
-MARKER = "poetry-env-audit-isolated"
+MARKER = ISOLATED_MARKER
 STATE_SCHEMA = 1
 #: Installation kinds that already are a dedicated environment.
 DEDICATED_KINDS = frozenset({"pipx", "installer"})
@@ -47,7 +49,7 @@ POETRY_ENTRY = "poetry.console.application:main"
 _ENTRY_IMPORT = "from poetry.console.application import main"
 
 
-class Step(str, Enum):
+class Step(StrEnum):
     """The steps of an isolation, in order; nothing is switched before SWITCH."""
 
     VENV = "venv"  # the new environment exists (no packages yet)
@@ -57,9 +59,6 @@ class Step(str, Enum):
     BACKUP = "backup"  # the old launcher is backed up
     STATE = "state"  # the state file is written
     SWITCH = "switch"  # the launcher points at the new environment
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class CannotIsolateError(Exception):
@@ -601,7 +600,7 @@ class State:
 # ------------------------------------------------------------------ deciding
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     ISOLATE = "isolate"
     ALREADY = "already"
 

@@ -38,6 +38,8 @@ POETRY = "poetry"
 #: Installed next to Poetry by every installer; their presence does not make an
 #: environment "shared".
 BOOTSTRAP_DISTS = frozenset({"pip", "setuptools", "wheel", "distribute"})
+#: The file ``poetry self isolate`` leaves in the environment it made.
+ISOLATED_MARKER = "poetry-env-audit-isolated"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Installation:
     externally_managed: bool
     externally_managed_message: str | None
     others: tuple[str, ...]  # distributions in Poetry's env that Poetry does not need
+    #: Made by ``poetry self isolate`` (its marker is in Poetry's prefix).
+    self_isolated: bool = False
 
     def describe(self) -> str:
         labels = {
@@ -474,6 +478,7 @@ def classify_installation(
         externally_managed=externally_managed is not None and not in_venv,
         externally_managed_message=None if in_venv else externally_managed,
         others=others,
+        self_isolated=(prefix_path / ISOLATED_MARKER).exists(),
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.specifiers import InvalidSpecifier
@@ -74,13 +73,12 @@ def isolate_in_place(
 ) -> Remedy | None:
     """``poetry self isolate``, when it applies: the recipe stays as it is."""
     from poetry_env_audit.isolate import COMMAND
-    from poetry_env_audit.isolate import MARKER
     from poetry_env_audit.isolate import offers_isolation
 
     if os.name != "posix" or not offers_isolation(
         shared=target.shared,
         kind=poetry.installation.kind,
-        isolated_here=(Path(poetry.prefix) / MARKER).exists(),
+        isolated_here=poetry.installation.self_isolated,
     ):
         return None
     return Remedy(

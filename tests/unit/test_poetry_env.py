@@ -695,3 +695,25 @@ def test_vendored_dists(tmp_path: Path) -> None:
 def test_no_vendored_dists(tmp_path: Path) -> None:
     assert vendored_dists(None) == ()
     assert vendored_dists(dist("poetry-core", "2.1.3", location=str(tmp_path))) == ()
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_an_environment_poetry_self_isolate_made_is_known(
+    tmp_path: Path, marked: bool
+) -> None:
+    from poetry_env_audit.poetry_env import ISOLATED_MARKER
+
+    prefix = tmp_path / "isolated-venv"
+    prefix.mkdir()
+    if marked:
+        (prefix / ISOLATED_MARKER).write_text("")
+    inst = classify_installation(
+        prefix=str(prefix),
+        base_prefix=str(tmp_path / "base"),
+        poetry_location=None,
+        user_site=None,
+        env_dists=("poetry",),
+        needed=("poetry",),
+        externally_managed=None,
+    )
+    assert inst.self_isolated is marked

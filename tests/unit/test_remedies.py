@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -9,7 +10,6 @@ from poetry_env_audit.findings import Holder
 from poetry_env_audit.findings import Remedy
 from poetry_env_audit.findings import Requirer
 from poetry_env_audit.findings import Verdict
-from poetry_env_audit.isolate import MARKER
 from poetry_env_audit.plan import Action
 from poetry_env_audit.remedies import align_lock
 from poetry_env_audit.remedies import combined_specifier
@@ -366,11 +366,10 @@ def test_for_shared() -> None:
 def test_isolate_in_place_applies_when_shared_and_not_yet_isolated(
     tmp_path: Path, kind: str, shared: bool, marked: bool, offered: bool
 ) -> None:
-    if marked:
-        (tmp_path / MARKER).write_text("")
+    install = installation(kind, isolated=kind in ("pipx", "installer"))
     poetry = poetry_env(
         [dist("poetry", "2.5.1")],
-        install=installation(kind, isolated=kind in ("pipx", "installer")),
+        install=replace(install, self_isolated=marked),
         prefix=str(tmp_path),
     )
     remedy = isolate_in_place(poetry, target(shared=shared))
