@@ -209,6 +209,14 @@ def shebang(python: str) -> str:
     return f"#!/bin/sh\n'''exec' {shlex.quote(python)} \"$0\" \"$@\"\n' '''\n"
 
 
+def script_row(python: str, script: Script, bin_from_site: str) -> RecordRow:
+    """The RECORD row of a console script written for ``python``."""
+    data = render_script(python, script).encode()
+    return RecordRow(
+        posixpath.join(bin_from_site, script.name), record_hash(data), str(len(data))
+    )
+
+
 def render_script(python: str, script: Script, *, note: str = "") -> str:
     """A console script like pip writes, running ``script`` with ``python``."""
     import_path = script.attr.split(".", 1)[0]
@@ -338,14 +346,7 @@ def plan_dist(
             script = by_name.get(posixpath.basename(row.path))
             if script is not None and script not in scripts:
                 scripts.append(script)
-                data = render_script(python, script).encode()
-                out.append(
-                    RecordRow(
-                        posixpath.join(bin_from_site, script.name),
-                        record_hash(data),
-                        str(len(data)),
-                    )
-                )
+                out.append(script_row(python, script, bin_from_site))
             else:
                 skipped.append(row.path)
             continue
@@ -442,15 +443,7 @@ def plan_wheel(
         sources.append(member)
         out.append(RecordRow(dest, row.hash, row.size))
     scripts = console_scripts(entry_points)
-    for script in scripts:
-        data = render_script(python, script).encode()
-        out.append(
-            RecordRow(
-                posixpath.join(bin_from_site, script.name),
-                record_hash(data),
-                str(len(data)),
-            )
-        )
+    out.extend(script_row(python, script, bin_from_site) for script in scripts)
     out.append(RecordRow(own[0]))
     return DistPlan(
         name=name,
