@@ -16,6 +16,10 @@ next to the figures.
 - ``audit-300``: ``poetry env-audit`` / ``poetry install --dry-run`` on a lock
   of 300 packages (synthetic wheels served by the local index), also net of
   Poetry's own start-up (``poetry --version``), which both commands pay.
+- ``sync-300``: on the same lock, ``poetry env-audit --sync`` and the guarded
+  ``poetry sync --dry-run`` / ``poetry --no-plugins sync --dry-run`` in a
+  shared environment (the sync would remove Poetry: every removal is judged
+  and its remedy checked).
 - ``serialise``: a fresh install of 40 packages, 3 of them Poetry's own changed
   in place, in a shared environment: (a) parallel without the plugin, (b) with
   the plugin serialising Poetry's 3, (c) ``installer.parallel = false``.
@@ -230,6 +234,27 @@ class Bench:
             },
         )
 
+    def sync(self) -> Result:
+        deps = {f"{SYNTHETIC}-p{i:03d}": "1.0" for i in range(0, 300, 10)}
+        project = self.project("sync-300", deps)
+        interp = self.interpreter("system", plugin=True)
+        copy = self.locked_copy(project, interp)
+        dry = ["sync", "--dry-run"]
+        return self.rounds_of(
+            Result(
+                "sync: env-audit --sync and guarded sync --dry-run, 300 locked packages",
+                ["env-audit --sync", "guarded", "unguarded"],
+                target="<= 1.1",
+            ),
+            {
+                "env-audit --sync": lambda: self.timed(
+                    interp, ["env-audit", "--sync"], copy, ok=(0, 1)
+                ),
+                "guarded": lambda: self.timed(interp, dry, copy),
+                "unguarded": lambda: self.timed(interp, ["--no-plugins", *dry], copy),
+            },
+        )
+
     def serialise(self, *, real: bool = False) -> Result:
         if real:
             deps = dict(pin.split("==") for pin in REAL)
@@ -304,6 +329,8 @@ def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
         )
         if result.name.startswith("env-audit"):
             base = "dry-run"
+        if result.name.startswith("sync"):
+            base = "unguarded"
         for variant in result.variants:
             if variant == base:
                 continue
@@ -374,6 +401,7 @@ ALL = (
     "noop-isolated",
     "noop-shared",
     "audit-300",
+    "sync-300",
     "serialise",
     "serialise-real",
 )
@@ -417,6 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "noop-isolated": lambda: bench.noop("isolated"),
                 "noop-shared": lambda: bench.noop("system"),
                 "audit-300": bench.audit,
+                "sync-300": bench.sync,
                 "serialise": bench.serialise,
                 "serialise-real": lambda: bench.serialise(real=True),
             }
