@@ -145,6 +145,22 @@ def checked_plain_install(check: InstallCheck, flags: str) -> Remedy:
     return remedies.NO_PLAIN_INSTALL
 
 
+def plain_install(
+    sync_changes: Sequence[PlannedChange],
+    plan: Callable[[bool], Sequence[PlannedChange]],
+    derived: bool,
+) -> Callable[[bool], Sequence[PlannedChange]]:
+    """The changes of an install without synchronising: the sync plan's minus
+    its removals where Poetry plans it so (``derived``), else Poetry's own plan."""
+
+    def changes(all_extras: bool) -> Sequence[PlannedChange]:
+        if derived and not all_extras:
+            return [c for c in sync_changes if c.action is not Action.REMOVE]
+        return plan(all_extras)
+
+    return changes
+
+
 def install_check(
     planned: Callable[[bool], Sequence[PlannedChange]],
     poetry: PoetryEnvironment,
@@ -240,6 +256,7 @@ def audit_project(
     from poetry_env_audit.seams.plan import LockedPackages
     from poetry_env_audit.seams.plan import check_fresh
     from poetry_env_audit.seams.plan import check_lock
+    from poetry_env_audit.seams.plan import plain_install_is_sync_without_removals
     from poetry_env_audit.seams.plan import planned_changes
     from poetry_env_audit.seams.plan import project_holders
     from poetry_env_audit.seams.project import project_dir
@@ -267,8 +284,16 @@ def audit_project(
             )
 
         changes = planned(options.sync)
+        # env-audit plans from the lock's markers (re-resolve off).
+        derived = options.sync and plain_install_is_sync_without_removals(
+            poetry, reresolve=False
+        )
         check = install_check(
-            lambda all_extras: planned(False, all_extras), own, target
+            plain_install(
+                changes, lambda all_extras: planned(False, all_extras), derived
+            ),
+            own,
+            target,
         )
 
     def holders_for(name: str, specifier: str) -> Sequence[Holder]:

@@ -96,7 +96,7 @@ def decide(
             command=command.retry_command(),
             install_check=None
             if command.is_self
-            else _install_check(command, own, target, locked),
+            else _install_check(command, own, target, locked, changes),
             flags=install_flags(command.io),
         )
     )
@@ -107,9 +107,12 @@ def _install_check(
     own: PoetryEnvironment,
     target: TargetEnvironment,
     locked: LockedPackages,
+    changes: Sequence[PlannedChange],
 ) -> InstallCheck:
     """The engine's check of "install without synchronising" for this command."""
     from poetry_env_audit.audit import install_check
+    from poetry_env_audit.audit import plain_install
+    from poetry_env_audit.seams.plan import plain_install_is_sync_without_removals
     from poetry_env_audit.seams.plan import planned_changes
 
     groups, extras = command.install_options()
@@ -125,7 +128,10 @@ def _install_check(
             all_extras=all_extras,
         )
 
-    return install_check(planned, own, target)
+    derived = command.synchronising and plain_install_is_sync_without_removals(
+        command.poetry, reresolve=command.reresolves
+    )
+    return install_check(plain_install(changes, planned, derived), own, target)
 
 
 def self_policy(policy: Policy) -> Policy:

@@ -457,3 +457,21 @@ def test_install_check_judges_the_planned_changes() -> None:
     plans = {False: [REMOVAL], True: [UNRELATED]}
     check = install_check(lambda all_extras: plans[all_extras], env(), target())
     assert (check(False), check(True)) == (False, True)
+
+
+def test_a_derived_plain_install_is_the_sync_plan_without_removals() -> None:
+    from poetry_env_audit.audit import plain_install
+
+    planned: list[bool] = []
+
+    def plan(all_extras: bool) -> list[PlannedChange]:
+        planned.append(all_extras)
+        return [CHANGES]
+
+    derived = plain_install([REMOVAL, UNRELATED], plan, derived=True)
+    assert list(derived(False)) == [UNRELATED]
+    assert planned == []
+    assert list(derived(True)) == [CHANGES]  # every extra: Poetry plans it
+    assert planned == [True]
+    planned_each = plain_install([REMOVAL, UNRELATED], plan, derived=False)
+    assert list(planned_each(False)) == [CHANGES]

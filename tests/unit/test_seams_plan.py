@@ -344,3 +344,38 @@ def test_planned_versions_of_a_2_1_lock_carry_the_locks_requirements(
     assert parsed["pyparsing"].specifier.contains("3.0.6")
     assert anyio.unreadable == ()
     assert (idna.requires, idna.unreadable) == ((), ())
+
+
+@pytest.mark.parametrize(
+    ("version", "reresolve", "lock_2_1", "expected"),
+    [
+        ("2.5.1", False, True, True),
+        ("2.0.1", False, True, True),
+        ("2.5.1", True, True, False),
+        ("2.5.1", False, False, False),
+        ("1.8.5", False, True, False),
+        ("2.5.1", False, None, False),  # a Locker that cannot tell
+    ],
+)
+def test_when_a_plain_install_is_the_sync_plan_without_removals(
+    monkeypatch: pytest.MonkeyPatch,
+    version: str,
+    reresolve: bool,
+    lock_2_1: bool | None,
+    expected: bool,
+) -> None:
+    import poetry_env_audit.seams as seams
+    from poetry_env_audit.seams.plan import plain_install_is_sync_without_removals
+
+    class Locker:
+        def is_locked_groups_and_markers(self) -> bool:
+            if lock_2_1 is None:
+                raise AttributeError("no such method")
+            return lock_2_1
+
+    class Poetry:
+        locker = Locker()
+
+    monkeypatch.setattr(seams, "poetry_version", lambda: version)
+    got = plain_install_is_sync_without_removals(Poetry(), reresolve=reresolve)  # type: ignore[arg-type]
+    assert got is expected

@@ -101,7 +101,8 @@ SEAMS: tuple[Seam, ...] = (
     ),
     Seam("Installer.is_dry_run()", "--dry-run never blocks"),
     Seam(
-        "GroupCommand.activated_groups, Installer._extras",
+        "GroupCommand.activated_groups, Installer._extras/_requires_synchronization,"
+        " Config installer.re-resolve",
         "a remedy's install is planned with the command's groups and extras",
     ),
     Seam(

@@ -191,6 +191,19 @@ class InstallingCommand:
         extras = getattr(self.installer, "_extras", None) or ()
         return groups, tuple(str(e) for e in extras)
 
+    @property
+    def synchronising(self) -> bool:
+        """``poetry sync`` / ``install --sync``: the Installer removes what the lock lacks."""
+        return bool(getattr(self.installer, "_requires_synchronization", False))
+
+    @property
+    def reresolves(self) -> bool:
+        """Whether this Poetry re-resolves the lock (``installer.re-resolve``, 2.x)."""
+        try:
+            return bool(self.poetry.config.get("installer.re-resolve", True))
+        except Exception:  # noqa: BLE001 - unreadable: assume the slower, exact way
+            return True
+
     def retry_command(self) -> str | None:
         """For ``poetry remove``: the same removal without touching the environment."""
         if self.name != "remove":

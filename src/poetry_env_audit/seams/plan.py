@@ -198,6 +198,26 @@ def planned_changes(
     return operations_to_changes(operations, locked)
 
 
+def plain_install_is_sync_without_removals(poetry: Poetry, *, reresolve: bool) -> bool:
+    """Whether Poetry plans a plain install as its sync plan minus the removals.
+
+    True on Poetry 2.x when it installs from a 2.1 lock's markers
+    (``installer.re-resolve`` off): ``Installer._do_install`` then calculates
+    the operations with ``with_uninstalls = sync or (update and not
+    reresolve)``, and synchronising only adds uninstalls (read in 2.0.1, 2.2.1
+    and 2.5.1). Poetry 1.8, and any Poetry that re-resolves, also plans
+    uninstalls of extras nobody requested: those need a plan of their own.
+    """
+    from poetry_env_audit.seams import poetry_version
+
+    if reresolve or poetry_version().startswith("1."):
+        return False
+    try:
+        return bool(poetry.locker.is_locked_groups_and_markers())
+    except Exception:  # noqa: BLE001 - older Locker, or unreadable: plan it
+        return False
+
+
 def requirements_of(package: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A package's requirements as PEP 508 strings, and those that could not
     be converted (Poetry's own text for them), never dropped silently.
