@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from harness.fault_hooks import HOLD
 from harness.fault_hooks import SWAP
 from harness.fault_hooks import SWAP_SECONDS
 from harness.fault_hooks import TRACE
@@ -327,8 +328,12 @@ def test_concurrent_installs_run_one_after_another(
     install_faults(purelib(system_poetry))
     dirs = {f: projects.locked(f, system_poetry) for f in fixtures}
     site = system_poetry.site_packages()
+    logs = tmp_path / "logs"
+    # The first holds the lock until the others wait: contention however the
+    # machine schedules the processes.
+    hold = {HOLD: f"{len(dirs)}:{logs}"}
     procs = concurrent_installs(
-        system_poetry, list(dirs.values()), tmp_path / "logs", started
+        system_poetry, list(dirs.values()), logs, started, extra_env=hold
     )
     last = check_serialised(procs, purelib(system_poetry) / LOCK_NAME)
     check_consistent_as(site, dirs[last.name])

@@ -14,6 +14,12 @@ these variables is set for the Poetry run:
     before the new wheel is written: the window in which a parallel reader
     finds the package missing, widened so the race is deterministic.
 
+``ENV_AUDIT_FAULT_HOLD=N:DIR``
+    before its first operation, a Poetry process waits until N - 1 files
+    ``DIR/*.err`` say "Waiting for the environment lock" (at most 300 s): the
+    first of N concurrent installs holds the lock until every other one is
+    waiting for it, however the machine schedules them. The others find the
+    condition met and go on.
 ``ENV_AUDIT_FAULT_KILL_AT=STEP``
     ``poetry self isolate`` kills itself (SIGKILL, no clean-up) right after
     the step STEP (``poetry_env_audit.isolate.Step``: venv, copy, scripts,
@@ -33,6 +39,7 @@ _TRACE = os.environ.get("ENV_AUDIT_FAULT_TRACE")
 _SWAP = os.environ.get("ENV_AUDIT_FAULT_SWAP")
 _SWAP_SECONDS = float(os.environ.get("ENV_AUDIT_FAULT_SWAP_SECONDS") or 0)
 _KILL_AT = os.environ.get("ENV_AUDIT_FAULT_KILL_AT")
+_HOLD = os.environ.get("ENV_AUDIT_FAULT_HOLD")
 _TARGET = "poetry.installation.executor"
 _ISOLATE = "poetry_env_audit.isolate_run"
 
@@ -61,7 +68,26 @@ def _patch(executor_class: type) -> None:
     execute_operation = executor_class._execute_operation  # type: ignore[attr-defined]
     remove = executor_class._remove  # type: ignore[attr-defined]
 
+    held = threading.Event()
+
+    def hold_until_the_others_wait() -> None:
+        count, _, folder = (_HOLD or "").partition(":")
+        deadline = time.monotonic() + 300  # a bound, never an expectation
+        while time.monotonic() < deadline:
+            waiting = sum(
+                "Waiting for the environment lock" in err.read_text(errors="replace")
+                for err in Path(folder).glob("*.err")
+            )
+            if waiting >= int(count) - 1:
+                return
+            time.sleep(0.05)
+
     def traced(self: object, operation: object) -> object:
+        if _HOLD and not held.is_set():
+            with lock:
+                if not held.is_set():
+                    hold_until_the_others_wait()
+                    held.set()
         start = time.monotonic()
         removed_by.name = None
         try:
@@ -119,11 +145,11 @@ def _install_hook() -> None:
             spec.loader.exec_module = patched  # type: ignore[method-assign]
             return spec
 
-    pending = {_TARGET} if _TRACE or _SWAP else set()
+    pending = {_TARGET} if _TRACE or _SWAP or _HOLD else set()
     if _KILL_AT:
         pending.add(_ISOLATE)
     sys.meta_path.insert(0, Finder(pending))
 
 
-if _TRACE or _SWAP or _KILL_AT:
+if _TRACE or _SWAP or _HOLD or _KILL_AT:
     _install_hook()
