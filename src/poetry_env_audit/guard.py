@@ -107,11 +107,25 @@ class InstallGuard:
             self.console.line(messages.audit_error(error))
             return 1
         except Exception as error:  # noqa: BLE001 - the plugin must never brick Poetry
-            return (
-                1
-                if internal_error(self.command, self.console, error)
-                else handle.run(ops)
+            from poetry_env_audit.decision import touched_closure
+
+            touched = touched_closure(self.command, ops)
+            action = self._unverified_action() if touched else None
+            stop = internal_error(
+                self.command, self.console, error, touched=touched, action=action
             )
+            if stop:
+                return 1
+            if action is PolicyAction.SERIALISE and not self.command.dry_run():
+                from packaging.utils import canonicalize_name
+
+                return handle.run_serialised(
+                    ops,
+                    frozenset(canonicalize_name(n) for n in touched),
+                    builtin=self.policy().serial_uninstaller == "builtin",
+                    before_swaps=self.command.warm_env,
+                )
+            return handle.run(ops)
         if decision.unchanged is not None:
             from poetry_env_audit.render import guard as messages
             from poetry_env_audit.seams import poetry_version
@@ -125,6 +139,13 @@ class InstallGuard:
         if decision.report is None:
             return handle.run(ops)
         return self._act(handle, ops, decision.report)
+
+    def _unverified_action(self) -> PolicyAction:
+        """The ``unverified`` policy, never raising (block when unreadable)."""
+        try:
+            return self.policy().action("unverified")
+        except Exception:  # noqa: BLE001 - an error path: the safe default
+            return PolicyAction.BLOCK
 
     def _act(self, handle: ExecutorHandle, ops: list[Operation], report: Report) -> int:
         from poetry_env_audit.decision import serialised_names
@@ -197,13 +218,23 @@ def take_lock(
 
 
 def internal_error(
-    command: InstallingCommand, console: GuardConsole, error: Exception
+    command: InstallingCommand,
+    console: GuardConsole,
+    error: Exception,
+    *,
+    touched: Sequence[str] = (),
+    action: PolicyAction | None = None,
 ) -> bool:
     """The one rule for the plugin's own errors: one line, and Poetry carries
-    on unless ``strict`` is set. Returns whether to stop."""
+    on unless ``strict`` is set, or the operations it was deciding on change
+    ``touched`` packages of Poetry's closure and ``action`` (the
+    ``unverified`` policy) blocks. Returns whether to stop."""
     from poetry_env_audit.render import guard as messages
 
     strict = strict_requested(command.table_or_none(), os.environ)
+    if touched and action is PolicyAction.BLOCK and not command.dry_run():
+        console.line(messages.internal_error_refused(error, touched))
+        return True
     console.line(messages.internal_error(error, strict=strict))
     if command.io.is_debug():
         import traceback

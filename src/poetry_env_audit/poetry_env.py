@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import functools
 import os
+import re
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -96,6 +97,42 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Unverifiable:
+    """A requirement of Poetry's closure that could not be evaluated.
+
+    ``package`` is the (canonical) name it constrains, ``None`` when not even
+    that can be read: then every change to Poetry's packages is unverified.
+    """
+
+    package: str | None
+    requirer: str
+    version: str
+    requirement: str
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.requirer} {self.version} requires {shorten(self.requirement)},"
+            f" which could not be read ({self.reason})"
+        )
+
+
+def shorten(text: str, width: int = 60) -> str:
+    """``text`` on one line, at most ``width`` characters (a marker can be huge)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+
+
+def requirement_name(raw: str) -> str | None:
+    """The canonical project name a requirement text starts with, if any."""
+    match = _NAME.match(raw)
+    return canonicalize_name(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
 class VendoredDist:
     name: str
     version: str
@@ -148,6 +185,7 @@ class PoetryEnvironment:
     marker_env: Mapping[str, str] = field(
         repr=False, compare=False, default_factory=dict
     )
+    unverifiable: tuple[Unverifiable, ...] = ()
 
     def get(self, name: str) -> NeededDist | None:
         key = canonicalize_name(name)
@@ -210,6 +248,7 @@ def requirement_text(req: Requirement) -> str:
 class Closure:
     needed: tuple[NeededDist, ...]
     problems: tuple[Problem, ...]
+    unverifiable: tuple[Unverifiable, ...] = ()
 
 
 def resolve_closure(
@@ -226,7 +265,21 @@ def resolve_closure(
     edges: dict[str, dict[tuple[str, str], RequiredBy]] = {}
     root_of: dict[str, set[str]] = {}
     problems: dict[str, Problem] = {}
+    unverifiable: dict[tuple[str, str], Unverifiable] = {}
     memo: dict[tuple[str, frozenset[str]], bool] = {}
+
+    def cannot_read(dist: DistInfo, raw: str, reason: str) -> None:
+        name = requirement_name(raw)
+        if name is None and not raw.strip():
+            return  # an empty header constrains nothing
+        unverifiable[(dist.name, raw)] = Unverifiable(
+            package=name,
+            requirer=dist.display_name,
+            version=dist.version,
+            requirement=raw,
+            reason=reason,
+        )
+
     for root in roots:
         root_name = canonicalize_name(root)
         extras_seen: dict[str, set[str]] = {}
@@ -244,7 +297,12 @@ def resolve_closure(
             for raw in dist.requires:
                 try:
                     req = _requirement(raw)
+                except RecursionError:
+                    # Valid, but nested deeper than packaging's parser goes.
+                    cannot_read(dist, raw, "nested too deeply to parse")
+                    continue
                 except (InvalidRequirement, InvalidMarker) as exc:
+                    cannot_read(dist, raw, "invalid requirement")
                     key = f"invalid:{dist.name}:{raw}"
                     problems[key] = Problem(
                         package=dist.name,
@@ -263,6 +321,7 @@ def resolve_closure(
                         applies = _applies(req, marker_env, extras_seen[name])
                         memo[memo_key] = applies
                 except _UnreadableMarkerError as exc:
+                    cannot_read(dist, raw, "its marker cannot be evaluated")
                     problems[f"marker:{dist.name}:{raw}"] = Problem(
                         package=dist.name,
                         installed=dist.version,
@@ -324,7 +383,11 @@ def resolve_closure(
                         f" {dist.version} is installed"
                     ),
                 )
-    return Closure(needed=tuple(needed), problems=tuple(problems.values()))
+    return Closure(
+        needed=tuple(needed),
+        problems=tuple(problems.values()),
+        unverifiable=tuple(unverifiable.values()),
+    )
 
 
 # ------------------------------------------------------------------ reading disk
@@ -543,6 +606,7 @@ def inspect_poetry_environment(
         ),
         index=index,
         marker_env=env,
+        unverifiable=closure.unverifiable,
     )
 
 

@@ -70,6 +70,14 @@ KEYS: tuple[Key, ...] = (
         "a package Poetry runs on is replaced in place by a version Poetry still accepts",
     ),
     Key(
+        "unverified",
+        "action",
+        PolicyAction.BLOCK,
+        ALL_ACTIONS,
+        "a planned change to a package Poetry needs cannot be checked: a requirement"
+        " on it could not be read, or the plugin failed while deciding",
+    ),
+    Key(
         "shared",
         "action",
         PolicyAction.WARN,

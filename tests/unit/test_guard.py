@@ -39,6 +39,7 @@ from unit.factories import poetry_env
 from unit.factories import target
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Iterator
     from collections.abc import Sequence
 
@@ -688,3 +689,133 @@ def test_policy_is_read_once(tmp_path: Path) -> None:
     setup.command.poetry = FakePoetry(tmp_path, {"breaks": "maybe"})
     assert guard.policy() is first
     assert first.action("breaks") is PolicyAction.BLOCK
+
+
+# ----------------------------------------------------------------- fail safe (issue 11)
+
+DEEP = 1200
+
+
+def deep_marker(depth: int = DEEP) -> str:
+    """A valid marker nested ``depth`` parentheses deep."""
+    return "(" * depth + 'python_version >= "3"' + ")" * depth
+
+
+def _fake_plugin(root: Path, name: str, requires: Sequence[str]) -> Path:
+    """A dist-info of a Poetry plugin in ``root`` (put on sys.path by the caller)."""
+    info = root / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    (info / "METADATA").write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        f"[poetry.application.plugin]\n{name} = x:Plugin\n", encoding="utf-8"
+    )
+    return root
+
+
+@pytest.fixture
+def plugin_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Sequence[str]], None]:
+    """Install a fake plugin with the given Requires-Dist next to Poetry."""
+
+    def install(requires: Sequence[str]) -> None:
+        root = _fake_plugin(tmp_path / "plugin-site", "adv-plugin", requires)
+        monkeypatch.syspath_prepend(str(root))
+
+    return install
+
+
+def test_arbitrary_equality_in_poetrys_closure_blocks_the_downgrade(
+    tmp_path: Path, own_site: list[Path], plugin_with: Callable[[Sequence[str]], None]
+) -> None:
+    packaging = _installed("packaging")
+    plugin_with([f"packaging==={packaging}"])
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    assert setup.run(setup.guard(), [f"packaging@{packaging}>1.0"]) == 1
+    assert setup.executor.calls == []
+    err = setup.err
+    assert "internal error" not in err
+    assert f"packaging {packaging} -> 1.0 (downgrade)" in err
+    assert f"adv-plugin 1.0 requires packaging==={packaging}" in err
+
+
+def test_deep_marker_in_poetrys_closure_makes_the_change_unverified(
+    tmp_path: Path, own_site: list[Path], plugin_with: Callable[[Sequence[str]], None]
+) -> None:
+    packaging = _installed("packaging")
+    plugin_with([f"packaging>=1; {deep_marker()}"])
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    assert setup.run(setup.guard(), [f"packaging@{packaging}>{packaging}"]) == 1
+    assert setup.executor.calls == []
+    err = setup.err
+    assert "internal error" not in err
+    assert "could not be read" in err
+    assert "adv-plugin 1.0" in err
+    assert "POETRY_ENV_AUDIT_UNVERIFIED=warn" in err
+
+
+def test_deep_marker_elsewhere_lets_other_packages_through(
+    tmp_path: Path, own_site: list[Path], plugin_with: Callable[[Sequence[str]], None]
+) -> None:
+    plugin_with([f"leftpad>=1; {deep_marker()}"])
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    assert setup.run(setup.guard(), ["leftpad-x"]) == 0
+    assert setup.executor.calls == [["leftpad-x"]]
+    err = setup.err
+    assert "refusing" not in err
+    assert "internal error" not in err
+
+
+def test_unverified_policy_warn_lets_the_change_through(
+    tmp_path: Path,
+    own_site: list[Path],
+    plugin_with: Callable[[Sequence[str]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    packaging = _installed("packaging")
+    plugin_with([f"packaging>=1; {deep_marker()}"])
+    monkeypatch.setenv("POETRY_ENV_AUDIT_UNVERIFIED", "warn")
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    assert setup.run(setup.guard(), [f"packaging@{packaging}>{packaging}"]) == 0
+    assert setup.executor.calls == [["packaging"]]
+    assert "unverified" in setup.err
+
+
+def test_internal_error_touching_poetrys_closure_refuses(
+    tmp_path: Path, own_site: list[Path]
+) -> None:
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    guard = setup.guard()
+
+    def broken(*_: object) -> Decision:
+        raise RuntimeError("boom")
+
+    guard._decide = broken
+    packaging = _installed("packaging")
+    assert setup.run(guard, ["requests", f"packaging@{packaging}>1.0"]) == 1
+    assert setup.executor.calls == []
+    lines = setup.err.strip().splitlines()
+    assert len(lines) == 1
+    assert "internal error (RuntimeError: boom)" in lines[0]
+    assert "packaging" in lines[0]
+    assert "POETRY_ENV_AUDIT_UNVERIFIED=warn" in lines[0]
+    assert "--no-plugins" in lines[0]
+
+
+def test_internal_error_touching_poetrys_closure_with_unverified_warn_carries_on(
+    tmp_path: Path, own_site: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POETRY_ENV_AUDIT_UNVERIFIED", "warn")
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    guard = setup.guard()
+
+    def broken(*_: object) -> Decision:
+        raise RuntimeError("boom")
+
+    guard._decide = broken
+    packaging = _installed("packaging")
+    assert setup.run(guard, [f"packaging@{packaging}>1.0"]) == 0
+    assert setup.executor.calls == [["packaging"]]
+    assert "Poetry carries on" in setup.err

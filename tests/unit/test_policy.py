@@ -20,6 +20,7 @@ from poetry_env_audit.policy import strict_requested
 DEFAULT_ACTIONS = {
     "breaks": PolicyAction.BLOCK,
     "changes": PolicyAction.SERIALISE,
+    "unverified": PolicyAction.BLOCK,
     "shared": PolicyAction.WARN,
     "inconsistent": PolicyAction.WARN,
     "externally-managed": PolicyAction.BLOCK,

@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 #: Beyond this many rows the table keeps the most important ones and counts the rest.
 MAX_ROWS = 12
 HEADERS = ("Package", "Poetry has", "Lock wants", "Action", "Required by", "Verdict")
-VERDICT_STYLE = {Verdict.BREAKS: "error", Verdict.CHANGES: "warning"}
+VERDICT_STYLE = {
+    Verdict.BREAKS: "error",
+    Verdict.CHANGES: "warning",
+    Verdict.UNVERIFIED: "error",
+}
 KIND_STYLE = {
     EnvKind.SHARED: "warning",
     EnvKind.EXTERNALLY_MANAGED: "warning",
@@ -216,10 +220,13 @@ def render(report: Report) -> str:
 
 def _counts(report: Report) -> str:
     breaks = sum(1 for f in report.findings if f.verdict is Verdict.BREAKS)
-    changes = len(report.findings) - breaks
+    unverified = sum(1 for f in report.findings if f.verdict is Verdict.UNVERIFIED)
+    changes = len(report.findings) - breaks - unverified
     parts = []
     if breaks:
         parts.append(f"{breaks} breaks")
+    if unverified:
+        parts.append(f"{unverified} unverified")
     if changes:
         parts.append(f"{changes} changes")
     return f" ({', '.join(parts)})" if parts else ""
