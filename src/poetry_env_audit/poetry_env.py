@@ -29,6 +29,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from poetry_env_audit.controls import replace_controls
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from collections.abc import Mapping
@@ -119,7 +121,7 @@ class Unverifiable:
 
 def shorten(text: str, width: int = 60) -> str:
     """``text`` on one line, at most ``width`` characters (a marker can be huge)."""
-    flat = " ".join(text.split())
+    flat = replace_controls(" ".join(text.split()))
     return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
@@ -456,6 +458,9 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
             continue
         if not raw_name:
             continue
+        # Name and Version reach terminals and CI logs: no control characters.
+        raw_name = replace_controls(raw_name)
+        version = replace_controls(version) if version else version
         name = canonicalize_name(raw_name)
         if name in found:
             continue
