@@ -50,6 +50,8 @@ class InstallGuard:
         self.console: GuardConsole = GuardConsole(command.io)
         self.refused = False
         self.lock: EnvironmentLock | None = None
+        #: The lock file could not be created (read-only target), see ``prepare``.
+        self.unwritable: AuditError | None = None
         self._decide = decide
         self._policy: Policy | None = None
 
@@ -63,6 +65,8 @@ class InstallGuard:
 
     def prepare(self) -> None:
         """Before Poetry plans: the PEP 668 gate, then the environment lock."""
+        from poetry_env_audit.envlock import EnvLockUnwritableError
+
         try:
             policy = self.policy()
             dry_run = self.command.dry_run()
@@ -70,8 +74,12 @@ class InstallGuard:
                 self.command, self.console, policy, dry_run
             ):
                 self.refused = True
-            elif policy.lock and not dry_run:
+            elif policy.lock and not dry_run and lock_wanted(self.command, policy):
                 self.lock = take_lock(self.command, self.console, policy)
+        except EnvLockUnwritableError as error:
+            # A read-only target: nothing can change there. Refused in
+            # ``execute`` only if there turns out to be something to do.
+            self.unwritable = error
         except AuditError as error:
             from poetry_env_audit.render import guard as messages
 
@@ -99,6 +107,11 @@ class InstallGuard:
     def execute(self, handle: ExecutorHandle, operations: list[Operation]) -> int:
         """Poetry's ``execute``, guarded: decide on the exact operations, then act."""
         ops = list(operations)
+        if self.unwritable is not None and any(not op.skipped for op in ops):
+            from poetry_env_audit.render import guard as messages
+
+            self.console.line(messages.audit_error(self.unwritable))
+            return 1
         try:
             decision = self._decide(self.command, ops, self.policy())
         except ConfigError as error:
@@ -195,6 +208,23 @@ def pep668_gate(
     refuse = action is PolicyAction.BLOCK and not dry_run
     console.line(messages.externally_managed(str(env.path), marker, refused=refuse))
     return not refuse
+
+
+def lock_wanted(command: InstallingCommand, policy: Policy) -> bool:
+    """Whether to lock the target: when it shares Poetry's environment (where
+    another Poetry's install can break this one), or always if configured.
+    Nothing is written into a target that shares nothing."""
+    if policy.lock_always or command.is_self:
+        return True
+    import sys
+
+    from poetry_env_audit.seams.environment import env_site_dirs
+    from poetry_env_audit.target import overlap
+    from poetry_env_audit.target import real_dirs
+
+    return bool(
+        overlap(env_site_dirs(command.env), real_dirs(p for p in sys.path if p))
+    )
 
 
 def take_lock(

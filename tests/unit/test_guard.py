@@ -521,8 +521,12 @@ def test_pep_668_target_is_refused_before_poetry_plans(tmp_path: Path) -> None:
     assert guard.lock is None
 
 
-def test_pep_668_warn_goes_on_and_takes_the_lock(tmp_path: Path) -> None:
-    setup = make_setup(tmp_path, table={"externally-managed": "warn"})
+def test_pep_668_warn_goes_on_and_takes_the_lock(
+    tmp_path: Path, own_site: list[Path]
+) -> None:
+    setup = make_setup(
+        tmp_path, table={"externally-managed": "warn"}, site_dirs=own_site
+    )
     _externally_managed(setup)
     guard = setup.guard()
     guard.prepare()
@@ -596,14 +600,16 @@ def test_attach_unguardable_in_strict_mode_refuses(tmp_path: Path) -> None:
     assert "strict mode stops here" in setup.err
 
 
-def test_attach_wraps_execute_and_prepares(tmp_path: Path) -> None:
-    setup = make_setup(tmp_path)
+def test_attach_wraps_execute_and_prepares(
+    tmp_path: Path, own_site: list[Path]
+) -> None:
+    setup = make_setup(tmp_path, site_dirs=own_site)
     guard = attach(setup.command, setup.io)
     assert guard is not None
     try:
         assert guard.lock is not None  # prepare() ran
-        assert setup.executor.execute(operations(["requests"])) == 0
-        assert setup.executor.calls == [["requests"]]
+        assert setup.executor.execute(operations(["leftpad-x"])) == 0
+        assert setup.executor.calls == [["leftpad-x"]]
     finally:
         guard.finish()
 
@@ -669,8 +675,8 @@ def test_hooks_turn_an_error_into_one_line(
     )
 
 
-def test_lock_is_released_at_terminate(tmp_path: Path) -> None:
-    setup = make_setup(tmp_path)
+def test_lock_is_released_at_terminate(tmp_path: Path, own_site: list[Path]) -> None:
+    setup = make_setup(tmp_path, site_dirs=own_site)
     event = FakeEvent(setup.command, setup.io)
     hooks.on_command(event, "console.command", None)  # type: ignore[arg-type]
     guard = hooks._GUARDS[id(setup.command)]
@@ -819,3 +825,91 @@ def test_internal_error_touching_poetrys_closure_with_unverified_warn_carries_on
     assert setup.run(guard, [f"packaging@{packaging}>1.0"]) == 0
     assert setup.executor.calls == [["packaging"]]
     assert "Poetry carries on" in setup.err
+
+
+# ----------------------------------------------------------------- nothing written where nothing is shared
+
+
+def test_target_that_shares_nothing_gets_no_lock_and_no_file(tmp_path: Path) -> None:
+    setup = make_setup(tmp_path)  # its site-packages is not on sys.path
+    guard = attach(setup.command, setup.io)
+    assert guard is not None
+    assert guard.lock is None
+    assert setup.executor.execute(operations(["requests"])) == 0
+    guard.finish()
+    assert list(Path(setup.env.paths["purelib"]).iterdir()) == []
+    assert setup.err == ""
+
+
+def test_lock_always_locks_a_target_that_shares_nothing(tmp_path: Path) -> None:
+    setup = make_setup(tmp_path, table={"lock": "always"})
+    guard = setup.guard()
+    guard.prepare()
+    try:
+        assert guard.lock is not None
+        assert guard.lock.held
+    finally:
+        guard.finish()
+
+
+@pytest.mark.parametrize("name", ["self show plugins", "self show", "self lock"])
+def test_commands_that_run_no_operation_are_not_attached(
+    tmp_path: Path, name: str
+) -> None:
+    setup = make_setup(tmp_path, name=name, cls=SelfCommand)
+    assert attach(setup.command, setup.io) is None
+    assert list(Path(setup.env.paths["purelib"]).iterdir()) == []
+
+
+def test_show_command_class_is_recognised_under_any_name(tmp_path: Path) -> None:
+    class ShowCommand(SelfCommand):
+        pass
+
+    setup = make_setup(tmp_path, name="self show outdated", cls=ShowCommand)
+    assert attach(setup.command, setup.io) is None
+
+
+@pytest.fixture
+def read_only_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creating the lock file fails as on a read-only filesystem."""
+    import errno
+
+    from poetry_env_audit import envlock
+
+    real_open = os.open
+
+    def fake_open(path: Any, flags: int, *args: Any) -> int:
+        if str(path).endswith(envlock.LOCK_NAME) and flags & os.O_CREAT:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", fake_open)
+
+
+@pytest.mark.usefixtures("read_only_lock")
+def test_read_only_target_never_fails_a_no_op(
+    tmp_path: Path, own_site: list[Path]
+) -> None:
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    guard = setup.guard()
+    guard.prepare()
+    assert not guard.refused
+    assert guard.lock is None
+    assert setup.run(guard, []) == 0
+    assert setup.executor.calls == [[]]
+    assert "read-only" not in setup.err
+
+
+@pytest.mark.usefixtures("read_only_lock")
+def test_read_only_target_refuses_operations_with_the_lock_error(
+    tmp_path: Path, own_site: list[Path]
+) -> None:
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    guard = setup.guard()
+    guard.prepare()
+    assert not guard.refused
+    assert setup.run(guard, ["leftpad-x"]) == 1
+    assert setup.executor.calls == []
+    (line,) = setup.err.strip().splitlines()
+    assert "cannot create" in line
+    assert "read-only file system" in line
