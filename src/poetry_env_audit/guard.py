@@ -25,6 +25,7 @@ from poetry_env_audit.seams.command import InstallingCommand
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from cleo.io.io import IO
     from poetry.installation.operations.operation import Operation
@@ -37,6 +38,11 @@ if TYPE_CHECKING:
     from poetry_env_audit.seams.executor import ExecutorHandle
 
     Decide = Callable[[InstallingCommand, Sequence[Operation], Policy], Decision]
+
+
+class FileOwnershipError(Exception):
+    """Raised inside Poetry's executor to stop a wheel that would overwrite
+    a file of a distribution Poetry needs."""
 
 
 class InstallGuard:
@@ -151,7 +157,33 @@ class InstallGuard:
             self.console.line(messages.missing_seam(seam, fallback))
         if decision.report is None:
             return handle.run(ops)
+        if decision.report.target.shared and not self.command.dry_run():
+            self._check_ownership(handle, decision.report)
         return self._act(handle, ops, decision.report)
+
+    def _check_ownership(self, handle: ExecutorHandle, report: Report) -> None:
+        """Before each wheel is written: does it write a file of a distribution
+        Poetry needs under another name? Then it is a change of that
+        distribution that no version check saw: judged as ``breaks``."""
+        from poetry_env_audit.ownership import collisions
+        from poetry_env_audit.ownership import protected_files
+        from poetry_env_audit.render import guard as messages
+
+        protected = protected_files(report.poetry, report.target.shared_dirs)
+        action = self.policy().action("breaks")
+        if not protected or action is PolicyAction.OFF:
+            return
+
+        def check(archive: Path) -> None:
+            found = collisions(archive, protected)
+            if not found:
+                return
+            refuse = action is not PolicyAction.WARN
+            self.console.line(messages.file_collision(found, refused=refuse))
+            if refuse:
+                raise FileOwnershipError(messages.plain_collision(found))
+
+        handle.check_wheels(check)
 
     def _unverified_action(self) -> PolicyAction:
         """The ``unverified`` policy, never raising (block when unreadable)."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from poetry_env_audit.findings import EnvFinding
     from poetry_env_audit.findings import Finding
+    from poetry_env_audit.ownership import Collision
     from poetry_env_audit.report import Report
     from poetry_env_audit.target import TargetEnvironment
 
@@ -187,4 +188,25 @@ def internal_error_refused(error: BaseException, touched: Sequence[str]) -> str:
         f"<error>{PREFIX}: internal error ({what}) while deciding on changes to"
         f" packages Poetry runs on ({names}); refusing them. To install anyway:"
         " POETRY_ENV_AUDIT_UNVERIFIED=warn, or --no-plugins.</error>"
+    )
+
+
+def plain_collision(found: Sequence[Collision]) -> str:
+    """One line, no markup: what a wheel would overwrite."""
+    first = found[0]
+    more = f" (and {len(found) - 1} more files)" if len(found) > 1 else ""
+    return (
+        f"{first.describe()}{more}, which Poetry runs on; to install it anyway:"
+        " POETRY_ENV_AUDIT_BREAKS=warn"
+    )
+
+
+def file_collision(found: Sequence[Collision], *, refused: bool) -> str:
+    if refused:
+        return f"<error>{PREFIX}: refusing to install {flat(plain_collision(found))}.</error>"
+    first = found[0]
+    more = f" (and {len(found) - 1} more files)" if len(found) > 1 else ""
+    return (
+        f"<warning>{PREFIX}: {flat(first.describe())}{more}, which Poetry runs on;"
+        " installing anyway as configured.</warning>"
     )
