@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 from pathlib import PurePath
 from typing import TYPE_CHECKING
@@ -117,34 +118,88 @@ def lock_lines_for(
     return display_path(lock_file, environ), read_package_lines(lock_file)
 
 
-def write_report_file(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` atomically, creating its parent directories.
+_STD_STREAMS = {"/dev/stdout": 1, "/dev/stderr": 2}
+_FD_PATH = re.compile(r"/(?:dev|proc/self)/fd/([0-9]+)")
 
-    A temporary file next to the target is written and then renamed over it,
-    so a CI job archiving the file never sees half a report. Any failure is an
-    :class:`AuditError` naming the path (one line, exit code 2).
+
+def _stream_fd(path: str) -> int | None:
+    """The descriptor that ``/dev/stdout``, ``/dev/fd/N`` or ``/proc/self/fd/N`` names.
+
+    Writing to it directly keeps what the shell set up (``>> log`` appends);
+    opening the path again would start at offset 0 of the log.
     """
+    if path in _STD_STREAMS:
+        return _STD_STREAMS[path]
+    match = _FD_PATH.fullmatch(path)
+    return int(match.group(1)) if match else None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def write_report_file(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path``; any failure is an :class:`AuditError`
+    naming the path (one line, exit code 2).
+
+    * a regular file (or none yet) is replaced atomically: a temporary file
+      next to it is written and renamed over it, so a CI job archiving it
+      never sees half a report; an existing file keeps its mode, a new one
+      gets 0644; missing parent directories are created;
+    * a symlink is refused: following it would let a committed link aim the
+      report at any file the job can write;
+    * ``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/N`` are written to that
+      descriptor as it is (``>> log`` keeps appending); a FIFO or a character
+      device is opened for writing without truncation and written through.
+    """
+    import stat
     import tempfile
 
     given = Path(os.fspath(path)).expanduser()
-    # Through a symlink to the file it names; a device or pipe is written as is.
-    target = Path(os.path.realpath(given)) if given.is_symlink() else given
+    data = text.encode("utf-8")
     tmp: str | None = None
     try:
-        if target.exists() and not target.is_file():
-            with target.open("w", encoding="utf-8", newline="\n") as stream:
-                stream.write(text)
+        fd = _stream_fd(os.fspath(given))
+        if fd is not None:
+            import sys
+
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            _write_all(fd, data)
             return
-        if target.parent.exists() and not target.parent.is_dir():
-            raise NotADirectoryError(20, "Not a directory", str(target.parent))
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            found: os.stat_result | None = os.lstat(given)
+        except FileNotFoundError:
+            found = None
+        if found is not None and stat.S_ISLNK(found.st_mode):
+            raise AuditError(
+                f"refusing to write the report to {os.fspath(path)!r}: it is a"
+                " symbolic link (give the path of the file itself)."
+            )
+        if found is not None and (
+            stat.S_ISFIFO(found.st_mode) or stat.S_ISCHR(found.st_mode)
+        ):
+            _write_through(given, data)
+            return
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            raise IsADirectoryError(21, "Not a regular file", str(given))
+        if given.parent.exists() and not given.parent.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(given.parent))
+        given.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(found.st_mode) if found is not None else 0o644
         fd, tmp = tempfile.mkstemp(
-            dir=os.fspath(target.parent), prefix=f".{target.name}.", suffix=".tmp"
+            dir=os.fspath(given.parent), prefix=f".{given.name}.", suffix=".tmp"
         )
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        Path(tmp).chmod(0o644)  # mkstemp makes it 0600; a report is for others to read
-        Path(tmp).replace(target)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        Path(tmp).chmod(mode)  # mkstemp makes it 0600
+        Path(tmp).replace(
+            given
+        )  # rename(2): a symlink put there now is replaced, not followed
         tmp = None
     except OSError as error:
         reason = error.strerror or type(error).__name__
@@ -155,3 +210,19 @@ def write_report_file(path: str | os.PathLike[str], text: str) -> None:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 Path(tmp).unlink()
+
+
+def _write_through(path: Path, data: bytes) -> None:
+    """A FIFO or character device: opened without truncation or following a
+    link put there since it was looked at, checked again once open."""
+    import stat
+
+    flags = os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+            raise OSError(22, "Changed while being opened", str(path))
+        _write_all(fd, data)
+    finally:
+        os.close(fd)

@@ -134,6 +134,48 @@ def _install_check(
     return install_check(plain_install(changes, planned, derived), own, target)
 
 
+def touched_closure(
+    command: InstallingCommand, operations: Sequence[Operation]
+) -> tuple[str, ...]:
+    """The packages of Poetry's closure that ``operations`` change, for when
+    the decision failed: never raises, and errs on the side of naming them.
+
+    Empty when the target does not share Poetry's environment (for ``self``
+    commands it always does) or no operation touches the closure.
+    """
+    from packaging.utils import canonicalize_name
+
+    try:
+        names: set[str] = {
+            str(canonicalize_name(str(op.package.name)))
+            for op in operations
+            if not op.skipped
+        }
+    except Exception:  # noqa: BLE001 - unreadable operations: assume the worst
+        return ("(unknown)",)
+    import_paths = real_dirs(p for p in sys.path if p)
+    try:
+        if not command.is_self and not overlap(
+            env_site_dirs(command.env), import_paths
+        ):
+            return ()
+    except Exception:  # noqa: BLE001,S110 - cannot tell: take it as shared
+        pass
+    needed: set[str]
+    try:
+        from poetry_env_audit.poetry_env import inspect_poetry_environment
+
+        needed = {d.name for d in inspect_poetry_environment(import_paths).needed}
+    except Exception:  # noqa: BLE001 - then everything Poetry can import counts
+        try:
+            from poetry_env_audit.poetry_env import scan_distributions
+
+            needed = {str(n) for n in scan_distributions(import_paths)}
+        except Exception:  # noqa: BLE001 - nothing readable: every name counts
+            needed = names
+    return tuple(sorted(names & needed))
+
+
 def self_policy(policy: Policy) -> Policy:
     """``poetry self`` changes Poetry on purpose: never block it for ``changes``."""
     actions = dict(policy.actions)

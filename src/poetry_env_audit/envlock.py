@@ -74,6 +74,22 @@ class EnvLockError(AuditError):
     """The environment lock could not be taken (bad lock file, unlockable filesystem)."""
 
 
+class EnvLockUnwritableError(EnvLockError):
+    """The lock file cannot be created: the environment is read-only to us
+    (``EROFS``, ``EACCES``, ``EPERM``). Then nothing can be installed there
+    either, and a command that turns out to change nothing may go on."""
+
+
+_UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def _create_error(message: str, exc: OSError) -> EnvLockError:
+    error = _error(message)
+    if exc.errno in _UNWRITABLE:
+        return EnvLockUnwritableError(error.message, hint=error.hint)
+    return error
+
+
 class EnvLockTimeout(EnvLockError):  # noqa: N818 - the name the callers use
     """Another process held the environment lock for longer than the timeout."""
 
@@ -277,7 +293,9 @@ def take(
             raise EnvLockTimeout(
                 timeout_message(lock_path, timeout), hint=_TIMEOUT_HINT
             ) from None
-    except (OSError, NotImplementedError) as exc:
+    except OSError as exc:
+        raise _create_error(f"cannot lock {lock_path}: {_reason(exc)}", exc) from None
+    except NotImplementedError as exc:
         raise _error(f"cannot lock {lock_path}: {_reason(exc)}") from None
 
 
@@ -301,7 +319,7 @@ def prepare_lock_file(env_path: Path, lock_path: Path) -> None:
     try:
         env_path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _error(f"cannot create {env_path}: {_reason(exc)}") from None
+        raise _create_error(f"cannot create {env_path}: {_reason(exc)}", exc) from None
     try:
         fd = os.open(
             lock_path,
@@ -311,7 +329,7 @@ def prepare_lock_file(env_path: Path, lock_path: Path) -> None:
     except FileExistsError:
         pass  # already there (or a symlink, which O_EXCL never follows): check it
     except OSError as exc:
-        raise _error(f"cannot create {lock_path}: {_reason(exc)}") from None
+        raise _create_error(f"cannot create {lock_path}: {_reason(exc)}", exc) from None
     else:
         os.close(fd)
     _inspect(env_path, lock_path)

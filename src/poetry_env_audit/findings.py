@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from poetry_env_audit.plan import PlannedChange
     from poetry_env_audit.poetry_env import PoetryEnvironment
     from poetry_env_audit.poetry_env import RequiredBy
+    from poetry_env_audit.poetry_env import Unverifiable
     from poetry_env_audit.policy import PolicyAction
     from poetry_env_audit.target import TargetEnvironment
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 class Verdict(StrEnum):
     BREAKS = "breaks"
     CHANGES = "changes"
+    #: A requirement of Poetry's closure on the package could not be evaluated.
+    UNVERIFIED = "unverified"
 
 
 class EnvKind(StrEnum):
@@ -147,17 +150,20 @@ def evaluate(
                 display_name=current.display_name if current else change.display_name,
                 version=change.planned or "",
                 location=current.location if current else target.shared_dirs[0],
-                requires=change.requires,
+                # What has no PEP 508 form stays visible: unverifiable below.
+                requires=change.requires + change.unreadable,
                 plugin_groups=current.plugin_groups if current else (),
             )
     after = resolve_closure(index, poetry.roots, poetry.marker_env)
     after_needed = {d.name: d for d in after.needed}
     before_problems = {p.detail for p in poetry.problems}
+    unreadable = (*poetry.unverifiable, *after.unverifiable)
     findings: list[Finding] = []
     for change in applied:
         before = poetry.get(change.name)
         now = after_needed.get(change.name)
-        if before is None and now is None:
+        unread = _unverifiable_for(change.name, unreadable, before or now)
+        if before is None and now is None and not unread:
             continue  # Poetry does not need it, before or after
         edges: Sequence[RequiredBy]
         if change.action is Action.REMOVE:
@@ -188,6 +194,9 @@ def evaluate(
             broken = [r for r in _poetry_first(requirers) if not r.satisfied]
             verdict = Verdict.BREAKS if broken or own else Verdict.CHANGES
             detail = _change_detail(change, broken, own)
+        if unread and verdict is not Verdict.BREAKS:
+            verdict = Verdict.UNVERIFIED
+            detail = _unverified_detail(change, unread)
         findings.append(
             Finding(
                 package=before.display_name if before else change.display_name,
@@ -200,6 +209,32 @@ def evaluate(
             )
         )
     return tuple(findings)
+
+
+def _unverifiable_for(
+    name: str, unreadable: Sequence[Unverifiable], needed: object
+) -> tuple[Unverifiable, ...]:
+    """The unreadable requirements that may constrain ``name``: those on it,
+    and those whose name cannot be read when Poetry needs ``name``."""
+    seen: dict[tuple[str, str], Unverifiable] = {}
+    for item in unreadable:
+        if item.package == name or (item.package is None and needed is not None):
+            seen.setdefault((item.requirer, item.requirement), item)
+    return tuple(seen.values())
+
+
+def _unverified_detail(change: PlannedChange, unread: Sequence[Unverifiable]) -> str:
+    versions = (
+        f"{change.current} -> {change.planned}"
+        if change.current and change.planned and change.current != change.planned
+        else f"{change.planned or change.current}"
+    )
+    why = "; ".join(u.describe() for u in unread[:2])
+    return (
+        f"{change.display_name} {versions} cannot be checked against Poetry's"
+        f" requirements: {why}; to change it anyway set"
+        " POETRY_ENV_AUDIT_UNVERIFIED=warn"
+    )
 
 
 def _poetry_first(requirers: Sequence[Requirer]) -> tuple[Requirer, ...]:

@@ -25,6 +25,7 @@ from poetry_env_audit.seams.command import InstallingCommand
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from cleo.io.io import IO
     from poetry.installation.operations.operation import Operation
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
     Decide = Callable[[InstallingCommand, Sequence[Operation], Policy], Decision]
 
 
+class FileOwnershipError(Exception):
+    """Raised inside Poetry's executor to stop a wheel that would overwrite
+    a file of a distribution Poetry needs."""
+
+
 class InstallGuard:
     """One installing command's guard. ``refused`` is set when the command must
     not run (or, at TERMINATE, must fail)."""
@@ -50,6 +56,8 @@ class InstallGuard:
         self.console: GuardConsole = GuardConsole(command.io)
         self.refused = False
         self.lock: EnvironmentLock | None = None
+        #: The lock file could not be created (read-only target), see ``prepare``.
+        self.unwritable: AuditError | None = None
         self._decide = decide
         self._policy: Policy | None = None
 
@@ -63,6 +71,8 @@ class InstallGuard:
 
     def prepare(self) -> None:
         """Before Poetry plans: the PEP 668 gate, then the environment lock."""
+        from poetry_env_audit.envlock import EnvLockUnwritableError
+
         try:
             policy = self.policy()
             dry_run = self.command.dry_run()
@@ -70,8 +80,12 @@ class InstallGuard:
                 self.command, self.console, policy, dry_run
             ):
                 self.refused = True
-            elif policy.lock and not dry_run:
+            elif policy.lock and not dry_run and lock_wanted(self.command, policy):
                 self.lock = take_lock(self.command, self.console, policy)
+        except EnvLockUnwritableError as error:
+            # A read-only target: nothing can change there. Refused in
+            # ``execute`` only if there turns out to be something to do.
+            self.unwritable = error
         except AuditError as error:
             from poetry_env_audit.render import guard as messages
 
@@ -99,6 +113,11 @@ class InstallGuard:
     def execute(self, handle: ExecutorHandle, operations: list[Operation]) -> int:
         """Poetry's ``execute``, guarded: decide on the exact operations, then act."""
         ops = list(operations)
+        if self.unwritable is not None and any(not op.skipped for op in ops):
+            from poetry_env_audit.render import guard as messages
+
+            self.console.line(messages.audit_error(self.unwritable))
+            return 1
         try:
             decision = self._decide(self.command, ops, self.policy())
         except ConfigError as error:
@@ -107,11 +126,25 @@ class InstallGuard:
             self.console.line(messages.audit_error(error))
             return 1
         except Exception as error:  # noqa: BLE001 - the plugin must never brick Poetry
-            return (
-                1
-                if internal_error(self.command, self.console, error)
-                else handle.run(ops)
+            from poetry_env_audit.decision import touched_closure
+
+            touched = touched_closure(self.command, ops)
+            action = self._unverified_action() if touched else None
+            stop = internal_error(
+                self.command, self.console, error, touched=touched, action=action
             )
+            if stop:
+                return 1
+            if action is PolicyAction.SERIALISE and not self.command.dry_run():
+                from packaging.utils import canonicalize_name
+
+                return handle.run_serialised(
+                    ops,
+                    frozenset(canonicalize_name(n) for n in touched),
+                    builtin=self.policy().serial_uninstaller == "builtin",
+                    before_swaps=self.command.warm_env,
+                )
+            return handle.run(ops)
         if decision.unchanged is not None:
             from poetry_env_audit.render import guard as messages
             from poetry_env_audit.seams import poetry_version
@@ -124,7 +157,40 @@ class InstallGuard:
             self.console.line(messages.missing_seam(seam, fallback))
         if decision.report is None:
             return handle.run(ops)
+        if decision.report.target.shared and not self.command.dry_run():
+            self._check_ownership(handle, decision.report)
         return self._act(handle, ops, decision.report)
+
+    def _check_ownership(self, handle: ExecutorHandle, report: Report) -> None:
+        """Before each wheel is written: does it write a file of a distribution
+        Poetry needs under another name? Then it is a change of that
+        distribution that no version check saw: judged as ``breaks``."""
+        from poetry_env_audit.ownership import collisions
+        from poetry_env_audit.ownership import protected_files
+        from poetry_env_audit.render import guard as messages
+
+        protected = protected_files(report.poetry, report.target.shared_dirs)
+        action = self.policy().action("breaks")
+        if not protected or action is PolicyAction.OFF:
+            return
+
+        def check(archive: Path) -> None:
+            found = collisions(archive, protected)
+            if not found:
+                return
+            refuse = action is not PolicyAction.WARN
+            self.console.line(messages.file_collision(found, refused=refuse))
+            if refuse:
+                raise FileOwnershipError(messages.plain_collision(found))
+
+        handle.check_wheels(check)
+
+    def _unverified_action(self) -> PolicyAction:
+        """The ``unverified`` policy, never raising (block when unreadable)."""
+        try:
+            return self.policy().action("unverified")
+        except Exception:  # noqa: BLE001 - an error path: the safe default
+            return PolicyAction.BLOCK
 
     def _act(self, handle: ExecutorHandle, ops: list[Operation], report: Report) -> int:
         from poetry_env_audit.decision import serialised_names
@@ -176,6 +242,23 @@ def pep668_gate(
     return not refuse
 
 
+def lock_wanted(command: InstallingCommand, policy: Policy) -> bool:
+    """Whether to lock the target: when it shares Poetry's environment (where
+    another Poetry's install can break this one), or always if configured.
+    Nothing is written into a target that shares nothing."""
+    if policy.lock_always or command.is_self:
+        return True
+    import sys
+
+    from poetry_env_audit.seams.environment import env_site_dirs
+    from poetry_env_audit.target import overlap
+    from poetry_env_audit.target import real_dirs
+
+    return bool(
+        overlap(env_site_dirs(command.env), real_dirs(p for p in sys.path if p))
+    )
+
+
 def take_lock(
     command: InstallingCommand, console: GuardConsole, policy: Policy
 ) -> EnvironmentLock:
@@ -197,13 +280,23 @@ def take_lock(
 
 
 def internal_error(
-    command: InstallingCommand, console: GuardConsole, error: Exception
+    command: InstallingCommand,
+    console: GuardConsole,
+    error: Exception,
+    *,
+    touched: Sequence[str] = (),
+    action: PolicyAction | None = None,
 ) -> bool:
     """The one rule for the plugin's own errors: one line, and Poetry carries
-    on unless ``strict`` is set. Returns whether to stop."""
+    on unless ``strict`` is set, or the operations it was deciding on change
+    ``touched`` packages of Poetry's closure and ``action`` (the
+    ``unverified`` policy) blocks. Returns whether to stop."""
     from poetry_env_audit.render import guard as messages
 
     strict = strict_requested(command.table_or_none(), os.environ)
+    if touched and action is PolicyAction.BLOCK and not command.dry_run():
+        console.line(messages.internal_error_refused(error, touched))
+        return True
     console.line(messages.internal_error(error, strict=strict))
     if command.io.is_debug():
         import traceback

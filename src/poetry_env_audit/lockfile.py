@@ -45,18 +45,25 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _WS = " \t"
 
 
+#: A basic string (escapes skipped two characters at a time) or a literal one.
+_BASIC = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|\'[^\']*\'')
+_BRACKETS = re.compile(r"[\[\]{}]")
+#: An array's line that leaves the bracket depth as it is, in one match: an
+#: inline table or a bare value, with simple strings only and no comment (and,
+#: checked apart, no multi-line delimiter: ``""""`` is not two empty strings).
+_PLAIN = r'[^"\'#\[\]{}]*(?:"[^"\\]*"[^"\'#\[\]{}]*)*'
+_FLAT_ITEM = re.compile(rf"[ \t]*(?:\{{{_PLAIN}\}}|{_PLAIN}),?[ \t]*")
+#: In a multi-line basic string: an escape (skipped) or the closing delimiter.
+_ML_BASIC_STOP = re.compile(r'\\.|"""', re.DOTALL)
+
+
 def _basic_string_end(line: str, start: int) -> int:
     """Index just past the closing ``"`` of a basic string opened at ``start``."""
-    i = start + 1
-    while i < len(line):
-        char = line[i]
-        if char == "\\":
-            i += 2
-            continue
-        if char == '"':
-            return i + 1
-        i += 1
-    raise _CorruptLockError("unterminated string")
+    match = _BASIC.match(line, start)
+    if match is None:
+        raise _CorruptLockError("unterminated string")
+    return match.end()
 
 
 def _literal_string_end(line: str, start: int) -> int:
@@ -68,19 +75,51 @@ def _literal_string_end(line: str, start: int) -> int:
 
 def _multiline_end(line: str, start: int, delim: str) -> int | None:
     """Index past the closing ``delim`` at or after ``start``, ``None`` if not on this line."""
-    i = start
-    while i < len(line):
-        if delim == '"""' and line[i] == "\\":
-            i += 2
-            continue
-        if line.startswith(delim, i):
-            end = i + 3
-            # Up to two quotes right before the delimiter belong to the string.
-            while end < len(line) and line[end] == delim[0] and end - i < 5:
-                end += 1
-            return end
-        i += 1
-    return None
+    i: int | None
+    if delim == '"""':
+        i = None
+        for match in _ML_BASIC_STOP.finditer(line, start):
+            if match.group() == delim:
+                i = match.start()
+                break
+    else:
+        found = line.find(delim, start)
+        i = found if found >= 0 else None
+    if i is None:
+        return None
+    end = i + 3
+    # Up to two quotes right before the delimiter belong to the string.
+    while end < len(line) and line[end] == delim[0] and end - i < 5:
+        end += 1
+    return end
+
+
+def _scan_fast(line: str, i: int, depth: int) -> tuple[int, str | None]:
+    """:func:`_scan_value` without a Python step per character.
+
+    The strings of the line are cut out by one regular expression, the comment
+    after them dropped, and only the brackets left are looked at: a lock's
+    lines are mostly ``{file = "...", hash = "..."},``. A line with a
+    multi-line delimiter or an unterminated quote goes the slow way, which
+    also says what is wrong with it.
+    """
+    rest = line[i:] if i else line
+    if '"""' in rest or "'''" in rest:
+        return _scan_value(line, i, depth)
+    bare = _STRINGS.sub("", rest) if ('"' in rest or "'" in rest) else rest
+    if '"' in bare or "'" in bare:
+        return _scan_value(line, i, depth)
+    comment = bare.find("#")
+    if comment >= 0:
+        bare = bare[:comment]
+    for char in _BRACKETS.findall(bare):
+        if char in "[{":
+            depth += 1
+        else:
+            depth -= 1
+            if depth < 0:
+                raise _CorruptLockError("unbalanced bracket")
+    return depth, None
 
 
 def _scan_value(line: str, i: int, depth: int) -> tuple[int, str | None]:
@@ -203,10 +242,11 @@ def _entries(text: str) -> list[LockEntry]:
             if end is None:
                 continue
             multiline = None
-            depth, multiline = _scan_value(line, end, depth)
+            depth, multiline = _scan_fast(line, end, depth)
             continue
         if depth > 0:
-            depth, multiline = _scan_value(line, 0, depth)
+            if _FLAT_ITEM.fullmatch(line) is None or '"""' in line or "'''" in line:
+                depth, multiline = _scan_fast(line, 0, depth)
             continue
         stripped = line.strip(_WS)
         if not stripped or stripped.startswith("#"):
@@ -237,7 +277,7 @@ def _entries(text: str) -> list[LockEntry]:
                 name = (value, number)
             elif parts[0] == "version" and value is not None:
                 version = value
-        depth, multiline = _scan_value(line, i, 0)
+        depth, multiline = _scan_fast(line, i, 0)
     if depth or multiline:
         raise _CorruptLockError("unterminated value at the end")
     close()

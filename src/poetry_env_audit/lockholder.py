@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from poetry_env_audit.controls import replace_controls
+
 HOLDER_SUFFIX = ".holder"
 #: The most of a holder file that is ever read.
 _HOLDER_MAX_BYTES = 4096
@@ -83,13 +85,16 @@ def holder(lock_path: str | os.PathLike[str]) -> LockHolder | None:
     pid = data.get("pid")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return None
-    since, command, host = (data.get(key) for key in ("since", "command", "host"))
+    since, command, host = (
+        replace_controls(value) if isinstance(value, str) else None
+        for value in (data.get(key) for key in ("since", "command", "host"))
+    )
     return LockHolder(
         pid=pid,
-        since=since if isinstance(since, str) else "an unknown time",
-        command=command if isinstance(command, str) else "unknown command",
-        host=host if isinstance(host, str) else "",
-        alive=_alive(pid, host if isinstance(host, str) else ""),
+        since=since if since is not None else "an unknown time",
+        command=command if command is not None else "unknown command",
+        host=host or "",
+        alive=_alive(pid, host or ""),
     )
 
 

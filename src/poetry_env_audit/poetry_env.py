@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import functools
 import os
+import re
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
+
+from poetry_env_audit.controls import replace_controls
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -98,6 +101,42 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Unverifiable:
+    """A requirement of Poetry's closure that could not be evaluated.
+
+    ``package`` is the (canonical) name it constrains, ``None`` when not even
+    that can be read: then every change to Poetry's packages is unverified.
+    """
+
+    package: str | None
+    requirer: str
+    version: str
+    requirement: str
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.requirer} {self.version} requires {shorten(self.requirement)},"
+            f" which could not be read ({self.reason})"
+        )
+
+
+def shorten(text: str, width: int = 60) -> str:
+    """``text`` on one line, at most ``width`` characters (a marker can be huge)."""
+    flat = replace_controls(" ".join(text.split()))
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+
+
+def requirement_name(raw: str) -> str | None:
+    """The canonical project name a requirement text starts with, if any."""
+    match = _NAME.match(raw)
+    return canonicalize_name(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
 class VendoredDist:
     name: str
     version: str
@@ -152,6 +191,7 @@ class PoetryEnvironment:
     marker_env: Mapping[str, str] = field(
         repr=False, compare=False, default_factory=dict
     )
+    unverifiable: tuple[Unverifiable, ...] = ()
 
     def get(self, name: str) -> NeededDist | None:
         key = canonicalize_name(name)
@@ -214,6 +254,7 @@ def requirement_text(req: Requirement) -> str:
 class Closure:
     needed: tuple[NeededDist, ...]
     problems: tuple[Problem, ...]
+    unverifiable: tuple[Unverifiable, ...] = ()
 
 
 def resolve_closure(
@@ -230,7 +271,21 @@ def resolve_closure(
     edges: dict[str, dict[tuple[str, str], RequiredBy]] = {}
     root_of: dict[str, set[str]] = {}
     problems: dict[str, Problem] = {}
+    unverifiable: dict[tuple[str, str], Unverifiable] = {}
     memo: dict[tuple[str, frozenset[str]], bool] = {}
+
+    def cannot_read(dist: DistInfo, raw: str, reason: str) -> None:
+        name = requirement_name(raw)
+        if name is None and not raw.strip():
+            return  # an empty header constrains nothing
+        unverifiable[(dist.name, raw)] = Unverifiable(
+            package=name,
+            requirer=dist.display_name,
+            version=dist.version,
+            requirement=raw,
+            reason=reason,
+        )
+
     for root in roots:
         root_name = canonicalize_name(root)
         extras_seen: dict[str, set[str]] = {}
@@ -248,7 +303,12 @@ def resolve_closure(
             for raw in dist.requires:
                 try:
                     req = _requirement(raw)
+                except RecursionError:
+                    # Valid, but nested deeper than packaging's parser goes.
+                    cannot_read(dist, raw, "nested too deeply to parse")
+                    continue
                 except (InvalidRequirement, InvalidMarker) as exc:
+                    cannot_read(dist, raw, "invalid requirement")
                     key = f"invalid:{dist.name}:{raw}"
                     problems[key] = Problem(
                         package=dist.name,
@@ -267,6 +327,7 @@ def resolve_closure(
                         applies = _applies(req, marker_env, extras_seen[name])
                         memo[memo_key] = applies
                 except _UnreadableMarkerError as exc:
+                    cannot_read(dist, raw, "its marker cannot be evaluated")
                     problems[f"marker:{dist.name}:{raw}"] = Problem(
                         package=dist.name,
                         installed=dist.version,
@@ -328,7 +389,11 @@ def resolve_closure(
                         f" {dist.version} is installed"
                     ),
                 )
-    return Closure(needed=tuple(needed), problems=tuple(problems.values()))
+    return Closure(
+        needed=tuple(needed),
+        problems=tuple(problems.values()),
+        unverifiable=tuple(unverifiable.values()),
+    )
 
 
 # ------------------------------------------------------------------ reading disk
@@ -397,6 +462,9 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
             continue
         if not raw_name:
             continue
+        # Name and Version reach terminals and CI logs: no control characters.
+        raw_name = replace_controls(raw_name)
+        version = replace_controls(version) if version else version
         name = canonicalize_name(raw_name)
         if name in found:
             continue
@@ -548,6 +616,7 @@ def inspect_poetry_environment(
         ),
         index=index,
         marker_env=env,
+        unverifiable=closure.unverifiable,
     )
 
 

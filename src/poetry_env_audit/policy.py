@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -48,7 +49,7 @@ class Key:
     """One setting: the only place its default and its allowed values are stored."""
 
     name: str
-    kind: str  # "action" | "bool" | "choice" | "float"
+    kind: str  # "action" | "bool" | "switch" (a bool or "always") | "choice" | "float"
     default: Any
     allowed: tuple[str, ...] = ()  # the values of an "action" or "choice" key
     doc: str = ""
@@ -68,6 +69,14 @@ KEYS: tuple[Key, ...] = (
         PolicyAction.SERIALISE,
         ALL_ACTIONS,
         "a package Poetry runs on is replaced in place by a version Poetry still accepts",
+    ),
+    Key(
+        "unverified",
+        "action",
+        PolicyAction.BLOCK,
+        ALL_ACTIONS,
+        "a planned change to a package Poetry needs cannot be checked: a requirement"
+        " on it could not be read, or the plugin failed while deciding",
     ),
     Key(
         "shared",
@@ -114,10 +123,11 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "lock",
-        "bool",
+        "switch",
         True,
         (),
-        "hold an exclusive lock on the target environment while installing",
+        "true: hold an exclusive lock on the target environment while installing"
+        " when it shares Poetry's environment; always: also when it does not; false: never",
     ),
     Key(
         "lock-timeout",
@@ -143,6 +153,8 @@ class Policy:
     serial_uninstaller: str
     lock: bool
     lock_timeout: float
+    #: ``lock = "always"``: also lock a target that does not share Poetry's environment.
+    lock_always: bool = False
 
     def action(self, kind: str) -> PolicyAction:
         """The action for a policy key (a finding's kind is one: ``str()`` gives the key)."""
@@ -154,6 +166,16 @@ def default_policy() -> Policy:
 
 
 def _coerce(key: Key, value: object, where: str) -> Any:
+    if key.kind == "switch":
+        if isinstance(value, str) and value.strip().lower() == "always":
+            return "always"
+        if isinstance(value, bool) or (
+            isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE
+        ):
+            return _coerce(replace(key, kind="bool"), value, where)
+        raise ConfigError(
+            f"{where}: {key.name} must be true, false or always, not {value!r}."
+        )
     if key.kind == "bool":
         if isinstance(value, bool):
             return value
@@ -227,6 +249,7 @@ def load_policy(
         serial_uninstaller=str(values["serial-uninstaller"]),
         lock=bool(values["lock"]),
         lock_timeout=float(values["lock-timeout"]),
+        lock_always=values["lock"] == "always",
     )
 
 

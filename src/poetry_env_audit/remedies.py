@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from typing import TYPE_CHECKING
 
@@ -97,11 +98,22 @@ def isolate_poetry(poetry: PoetryEnvironment) -> Remedy:
         for name in poetry.plugins
         if not any(r.package == "poetry" for r in _required_by(poetry, name))
     }
-    inject = " ".join(sorted(plugins | {OWN_NAME}))
+    inject = " ".join(shlex.quote(name) for name in sorted(plugins | {OWN_NAME}))
     return Remedy(
         title="Install Poetry in its own environment (pipx or the official installer)",
-        command=f'pipx install "poetry=={poetry.version}" && pipx inject poetry {inject}',
+        command=f"pipx install {_poetry_pin(poetry.version)} && pipx inject poetry {inject}",
     )
+
+
+_PLAIN_VERSION = re.compile(r"[A-Za-z0-9.+!_-]+")
+
+
+def _poetry_pin(version: str) -> str:
+    """``"poetry==2.5.1"`` as the README shows it; quoted for the shell when the
+    version (read from Poetry's metadata) holds anything else."""
+    if _PLAIN_VERSION.fullmatch(version):
+        return f'"poetry=={version}"'
+    return shlex.quote(f"poetry=={version}")
 
 
 def _required_by(poetry: PoetryEnvironment, name: str) -> tuple[RequiredBy, ...]:
@@ -180,7 +192,7 @@ def align_lock(
             ),
             command=None,
         )
-    requirement = shlex.quote(f"{finding.package}{spec}") if spec else finding.package
+    requirement = shlex.quote(f"{finding.package}{spec}")
     return Remedy(
         title=f"Align the lock with Poetry's requirement ({finding.package}{spec})",
         command=f"poetry add {requirement}",

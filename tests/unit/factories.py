@@ -114,6 +114,7 @@ def poetry_env(
         installation=installation() if install is None else install,
         index=index,
         marker_env=env,
+        unverifiable=closure.unverifiable,
     )
 
 

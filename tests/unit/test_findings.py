@@ -415,3 +415,94 @@ def test_a_planned_versions_new_requirement_is_judged() -> None:
     (finding,) = evaluate(env(), target(), [planned])
     assert finding.verdict is Verdict.BREAKS
     assert "urllib3" in finding.detail
+
+
+# ------------------------------------------------------- unverified (issue 11)
+
+DEEP = "packaging>=1; " + "(" * 1200 + 'os_name == "posix"' + ")" * 1200
+
+
+def _with_deep_plugin() -> PoetryEnvironment:
+    return poetry_env(
+        [
+            dist("poetry", "2.5.1", ["packaging>=24.2"]),
+            dist("packaging", "26.4"),
+            dist("adv-plugin", "1.0", [DEEP], plugin=True),
+        ]
+    )
+
+
+def test_change_with_an_unreadable_requirement_on_it_is_unverified() -> None:
+    (finding,) = evaluate(
+        _with_deep_plugin(), target(), [change("packaging", "26.4", "25.0")]
+    )
+    assert finding.verdict is Verdict.UNVERIFIED
+    assert finding.kind == "unverified"
+    assert "adv-plugin 1.0 requires packaging>=1; (((" in finding.detail
+    assert "POETRY_ENV_AUDIT_UNVERIFIED=warn" in finding.detail
+    assert len(finding.detail) < 400
+
+
+def test_breaks_wins_over_unverified() -> None:
+    (finding,) = evaluate(
+        _with_deep_plugin(), target(), [change("packaging", "26.4", "23.0")]
+    )
+    assert finding.verdict is Verdict.BREAKS
+
+
+def test_unreadable_requirement_leaves_other_packages_alone() -> None:
+    assert (
+        evaluate(_with_deep_plugin(), target(), [change("leftpad", None, "1.0")]) == ()
+    )
+
+
+def test_unreadable_requirement_of_a_package_poetry_does_not_need_yet() -> None:
+    poetry = poetry_env(
+        [
+            dist("poetry", "2.5.1"),
+            dist(
+                "adv-plugin", "1.0", [DEEP.replace("packaging", "leftpad")], plugin=True
+            ),
+        ]
+    )
+    (finding,) = evaluate(poetry, target(), [change("leftpad", None, "1.0")])
+    assert finding.verdict is Verdict.UNVERIFIED
+
+
+def test_unverified_policy_defaults_to_block() -> None:
+    from poetry_env_audit.audit import assess
+    from poetry_env_audit.policy import load_policy
+    from poetry_env_audit.report import RunVerdict
+
+    report = assess(
+        poetry=_with_deep_plugin(),
+        target=target(),
+        changes=[change("packaging", "26.4", "25.0")],
+        policy=load_policy(None, {}),
+    )
+    assert report.verdict is RunVerdict.BLOCK
+    warned = assess(
+        poetry=_with_deep_plugin(),
+        target=target(),
+        changes=[change("packaging", "26.4", "25.0")],
+        policy=load_policy(None, {"POETRY_ENV_AUDIT_UNVERIFIED": "warn"}),
+    )
+    assert warned.verdict is RunVerdict.WARN
+
+
+def test_a_planned_requirement_without_pep_508_form_is_unverified_not_dropped() -> None:
+    """Poetry can write a union PEP 440 cannot spell (a real gap): the change
+    it constrains cannot be checked, and says so."""
+    planned = PlannedChange(
+        name="dulwich",
+        display_name="dulwich",
+        action=Action.UPGRADE,
+        current="0.22.8",
+        planned="0.23.0",
+        requires=(),
+        unreadable=("urllib3 (>=1.25,<2 || >=2.3)",),
+    )
+    findings = evaluate(env(), target(), [planned, change("urllib3", "2.3.0", "2.2.0")])
+    urllib3 = next(f for f in findings if f.package == "urllib3")
+    assert urllib3.verdict is Verdict.UNVERIFIED
+    assert "urllib3 (>=1.25,<2 || >=2.3)" in urllib3.detail

@@ -39,6 +39,7 @@ from unit.factories import poetry_env
 from unit.factories import target
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Iterator
     from collections.abc import Sequence
 
@@ -520,8 +521,12 @@ def test_pep_668_target_is_refused_before_poetry_plans(tmp_path: Path) -> None:
     assert guard.lock is None
 
 
-def test_pep_668_warn_goes_on_and_takes_the_lock(tmp_path: Path) -> None:
-    setup = make_setup(tmp_path, table={"externally-managed": "warn"})
+def test_pep_668_warn_goes_on_and_takes_the_lock(
+    tmp_path: Path, own_site: list[Path]
+) -> None:
+    setup = make_setup(
+        tmp_path, table={"externally-managed": "warn"}, site_dirs=own_site
+    )
     _externally_managed(setup)
     guard = setup.guard()
     guard.prepare()
@@ -595,14 +600,16 @@ def test_attach_unguardable_in_strict_mode_refuses(tmp_path: Path) -> None:
     assert "strict mode stops here" in setup.err
 
 
-def test_attach_wraps_execute_and_prepares(tmp_path: Path) -> None:
-    setup = make_setup(tmp_path)
+def test_attach_wraps_execute_and_prepares(
+    tmp_path: Path, own_site: list[Path]
+) -> None:
+    setup = make_setup(tmp_path, site_dirs=own_site)
     guard = attach(setup.command, setup.io)
     assert guard is not None
     try:
         assert guard.lock is not None  # prepare() ran
-        assert setup.executor.execute(operations(["requests"])) == 0
-        assert setup.executor.calls == [["requests"]]
+        assert setup.executor.execute(operations(["leftpad-x"])) == 0
+        assert setup.executor.calls == [["leftpad-x"]]
     finally:
         guard.finish()
 
@@ -668,8 +675,8 @@ def test_hooks_turn_an_error_into_one_line(
     )
 
 
-def test_lock_is_released_at_terminate(tmp_path: Path) -> None:
-    setup = make_setup(tmp_path)
+def test_lock_is_released_at_terminate(tmp_path: Path, own_site: list[Path]) -> None:
+    setup = make_setup(tmp_path, site_dirs=own_site)
     event = FakeEvent(setup.command, setup.io)
     hooks.on_command(event, "console.command", None)  # type: ignore[arg-type]
     guard = hooks._GUARDS[id(setup.command)]
@@ -688,3 +695,221 @@ def test_policy_is_read_once(tmp_path: Path) -> None:
     setup.command.poetry = FakePoetry(tmp_path, {"breaks": "maybe"})
     assert guard.policy() is first
     assert first.action("breaks") is PolicyAction.BLOCK
+
+
+# ----------------------------------------------------------------- fail safe (issue 11)
+
+DEEP = 1200
+
+
+def deep_marker(depth: int = DEEP) -> str:
+    """A valid marker nested ``depth`` parentheses deep."""
+    return "(" * depth + 'python_version >= "3"' + ")" * depth
+
+
+def _fake_plugin(root: Path, name: str, requires: Sequence[str]) -> Path:
+    """A dist-info of a Poetry plugin in ``root`` (put on sys.path by the caller)."""
+    info = root / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    (info / "METADATA").write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        f"[poetry.application.plugin]\n{name} = x:Plugin\n", encoding="utf-8"
+    )
+    return root
+
+
+@pytest.fixture
+def plugin_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Sequence[str]], None]:
+    """Install a fake plugin with the given Requires-Dist next to Poetry."""
+
+    def install(requires: Sequence[str]) -> None:
+        root = _fake_plugin(tmp_path / "plugin-site", "adv-plugin", requires)
+        monkeypatch.syspath_prepend(str(root))
+
+    return install
+
+
+def test_arbitrary_equality_in_poetrys_closure_blocks_the_downgrade(
+    tmp_path: Path, own_site: list[Path], plugin_with: Callable[[Sequence[str]], None]
+) -> None:
+    packaging = _installed("packaging")
+    plugin_with([f"packaging==={packaging}"])
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    assert setup.run(setup.guard(), [f"packaging@{packaging}>1.0"]) == 1
+    assert setup.executor.calls == []
+    err = setup.err
+    assert "internal error" not in err
+    assert f"packaging {packaging} -> 1.0 (downgrade)" in err
+    assert f"adv-plugin 1.0 requires packaging==={packaging}" in err
+
+
+def test_deep_marker_in_poetrys_closure_makes_the_change_unverified(
+    tmp_path: Path, own_site: list[Path], plugin_with: Callable[[Sequence[str]], None]
+) -> None:
+    packaging = _installed("packaging")
+    plugin_with([f"packaging>=1; {deep_marker()}"])
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    assert setup.run(setup.guard(), [f"packaging@{packaging}>{packaging}"]) == 1
+    assert setup.executor.calls == []
+    err = setup.err
+    assert "internal error" not in err
+    assert "could not be read" in err
+    assert "adv-plugin 1.0" in err
+    assert "POETRY_ENV_AUDIT_UNVERIFIED=warn" in err
+
+
+def test_deep_marker_elsewhere_lets_other_packages_through(
+    tmp_path: Path, own_site: list[Path], plugin_with: Callable[[Sequence[str]], None]
+) -> None:
+    plugin_with([f"leftpad>=1; {deep_marker()}"])
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    assert setup.run(setup.guard(), ["leftpad-x"]) == 0
+    assert setup.executor.calls == [["leftpad-x"]]
+    err = setup.err
+    assert "refusing" not in err
+    assert "internal error" not in err
+
+
+def test_unverified_policy_warn_lets_the_change_through(
+    tmp_path: Path,
+    own_site: list[Path],
+    plugin_with: Callable[[Sequence[str]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    packaging = _installed("packaging")
+    plugin_with([f"packaging>=1; {deep_marker()}"])
+    monkeypatch.setenv("POETRY_ENV_AUDIT_UNVERIFIED", "warn")
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    assert setup.run(setup.guard(), [f"packaging@{packaging}>{packaging}"]) == 0
+    assert setup.executor.calls == [["packaging"]]
+    assert "unverified" in setup.err
+
+
+def test_internal_error_touching_poetrys_closure_refuses(
+    tmp_path: Path, own_site: list[Path]
+) -> None:
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    guard = setup.guard()
+
+    def broken(*_: object) -> Decision:
+        raise RuntimeError("boom")
+
+    guard._decide = broken
+    packaging = _installed("packaging")
+    assert setup.run(guard, ["requests", f"packaging@{packaging}>1.0"]) == 1
+    assert setup.executor.calls == []
+    lines = setup.err.strip().splitlines()
+    assert len(lines) == 1
+    assert "internal error (RuntimeError: boom)" in lines[0]
+    assert "packaging" in lines[0]
+    assert "POETRY_ENV_AUDIT_UNVERIFIED=warn" in lines[0]
+    assert "--no-plugins" in lines[0]
+
+
+def test_internal_error_touching_poetrys_closure_with_unverified_warn_carries_on(
+    tmp_path: Path, own_site: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POETRY_ENV_AUDIT_UNVERIFIED", "warn")
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    guard = setup.guard()
+
+    def broken(*_: object) -> Decision:
+        raise RuntimeError("boom")
+
+    guard._decide = broken
+    packaging = _installed("packaging")
+    assert setup.run(guard, [f"packaging@{packaging}>1.0"]) == 0
+    assert setup.executor.calls == [["packaging"]]
+    assert "Poetry carries on" in setup.err
+
+
+# ----------------------------------------------------------------- nothing written where nothing is shared
+
+
+def test_target_that_shares_nothing_gets_no_lock_and_no_file(tmp_path: Path) -> None:
+    setup = make_setup(tmp_path)  # its site-packages is not on sys.path
+    guard = attach(setup.command, setup.io)
+    assert guard is not None
+    assert guard.lock is None
+    assert setup.executor.execute(operations(["requests"])) == 0
+    guard.finish()
+    assert list(Path(setup.env.paths["purelib"]).iterdir()) == []
+    assert setup.err == ""
+
+
+def test_lock_always_locks_a_target_that_shares_nothing(tmp_path: Path) -> None:
+    setup = make_setup(tmp_path, table={"lock": "always"})
+    guard = setup.guard()
+    guard.prepare()
+    try:
+        assert guard.lock is not None
+        assert guard.lock.held
+    finally:
+        guard.finish()
+
+
+@pytest.mark.parametrize("name", ["self show plugins", "self show", "self lock"])
+def test_commands_that_run_no_operation_are_not_attached(
+    tmp_path: Path, name: str
+) -> None:
+    setup = make_setup(tmp_path, name=name, cls=SelfCommand)
+    assert attach(setup.command, setup.io) is None
+    assert list(Path(setup.env.paths["purelib"]).iterdir()) == []
+
+
+def test_show_command_class_is_recognised_under_any_name(tmp_path: Path) -> None:
+    class ShowCommand(SelfCommand):
+        pass
+
+    setup = make_setup(tmp_path, name="self show outdated", cls=ShowCommand)
+    assert attach(setup.command, setup.io) is None
+
+
+@pytest.fixture
+def read_only_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creating the lock file fails as on a read-only filesystem."""
+    import errno
+
+    from poetry_env_audit import envlock
+
+    real_open = os.open
+
+    def fake_open(path: Any, flags: int, *args: Any) -> int:
+        if str(path).endswith(envlock.LOCK_NAME) and flags & os.O_CREAT:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", fake_open)
+
+
+@pytest.mark.usefixtures("read_only_lock")
+def test_read_only_target_never_fails_a_no_op(
+    tmp_path: Path, own_site: list[Path]
+) -> None:
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    guard = setup.guard()
+    guard.prepare()
+    assert not guard.refused
+    assert guard.lock is None
+    assert setup.run(guard, []) == 0
+    assert setup.executor.calls == [[]]
+    assert "read-only" not in setup.err
+
+
+@pytest.mark.usefixtures("read_only_lock")
+def test_read_only_target_refuses_operations_with_the_lock_error(
+    tmp_path: Path, own_site: list[Path]
+) -> None:
+    setup = make_setup(tmp_path, site_dirs=own_site)
+    guard = setup.guard()
+    guard.prepare()
+    assert not guard.refused
+    assert setup.run(guard, ["leftpad-x"]) == 1
+    assert setup.executor.calls == []
+    (line,) = setup.err.strip().splitlines()
+    assert "cannot create" in line
+    assert "read-only file system" in line

@@ -85,3 +85,25 @@ def test_action_prints_as_its_value() -> None:
         "reinstall",
         "remove",
     ]
+
+
+@pytest.mark.parametrize(
+    ("constraint", "specifier", "allows"),
+    [
+        (">=24", "===26.4", True),
+        ("<25", "===26.4", False),
+        ("<25", ">=24.2,===26.4", False),
+        (">=24", ">=24.2", True),
+        ("<24", ">=24.2", False),
+        ("*", "===not-a-version", True),
+        (">=1", "", True),
+    ],
+)
+def test_constraint_allows_every_pep440_operator(
+    constraint: str, specifier: str, allows: bool
+) -> None:
+    from poetry.core.constraints.version import parse_constraint
+
+    from poetry_env_audit.seams.plan import constraint_allows
+
+    assert constraint_allows(parse_constraint(constraint), specifier) is allows

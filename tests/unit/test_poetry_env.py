@@ -717,3 +717,67 @@ def test_an_environment_poetry_self_isolate_made_is_known(
         externally_managed=None,
     )
     assert inst.self_isolated is marked
+
+
+def test_requirement_too_deep_to_parse_is_unverifiable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # packaging < 26 raises RecursionError on a marker ~1,200 levels deep
+    # (26 refuses it as invalid): either way the requirement is unverifiable.
+    from poetry_env_audit import poetry_env
+
+    deep = "packaging>=1; " + "(" * 1200 + 'os_name == "posix"' + ")" * 1200
+    real = poetry_env._requirement
+
+    def parse(raw: str) -> object:
+        if raw == deep:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(raw)
+
+    monkeypatch.setattr(poetry_env, "_requirement", parse)
+    index = index_of(
+        [dist("poetry", "2.5.1", [deep, "tomlkit"]), dist("tomlkit", "0.13.2")]
+    )
+    result = resolve_closure(index, ("poetry",), MARKER_ENV)
+    assert result.problems == ()
+    (item,) = result.unverifiable
+    assert (item.package, item.requirer, item.version) == (
+        "packaging",
+        "poetry",
+        "2.5.1",
+    )
+    assert item.reason == "nested too deeply to parse"
+    assert len(item.describe()) < 200
+
+
+def test_real_deep_marker_never_raises() -> None:
+    deep = "packaging>=1; " + "(" * 1200 + 'os_name == "posix"' + ")" * 1200
+    index = index_of([dist("poetry", "2.5.1", [deep])])
+    result = resolve_closure(index, ("poetry",), MARKER_ENV)
+    assert [u.package for u in result.unverifiable] == ["packaging"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [("Foo.Bar>=1", "foo-bar"), ("x_y ; (", "x-y"), ("(((", None), ("a", "a")],
+)
+def test_requirement_name_reads_only_the_leading_name(
+    raw: str, name: str | None
+) -> None:
+    from poetry_env_audit.poetry_env import requirement_name
+
+    assert requirement_name(raw) == name
+
+
+def test_arbitrary_equality_is_evaluated() -> None:
+    index = index_of(
+        [dist("poetry", "2.5.1", ["packaging===26.4"]), dist("packaging", "26.4")]
+    )
+    assert resolve_closure(index, ("poetry",), MARKER_ENV).problems == ()
+    index = index_of(
+        [dist("poetry", "2.5.1", ["packaging===26.4"]), dist("packaging", "23.0")]
+    )
+    (problem,) = resolve_closure(index, ("poetry",), MARKER_ENV).problems
+    assert (
+        "requires packaging===26.4, but packaging 23.0 is installed" in problem.detail
+    )

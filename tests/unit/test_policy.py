@@ -20,6 +20,7 @@ from poetry_env_audit.policy import strict_requested
 DEFAULT_ACTIONS = {
     "breaks": PolicyAction.BLOCK,
     "changes": PolicyAction.SERIALISE,
+    "unverified": PolicyAction.BLOCK,
     "shared": PolicyAction.WARN,
     "inconsistent": PolicyAction.WARN,
     "externally-managed": PolicyAction.BLOCK,
@@ -383,4 +384,5 @@ def test_readme_configuration_table_matches_the_keys() -> None:
         if key.allowed:
             assert kind == r" \| ".join(f"`{v}`" for v in key.allowed), key.name
         else:
-            assert kind.split()[0] == {"bool": "bool", "float": "float"}[key.kind]
+            kinds = {"bool": "bool", "switch": "bool", "float": "float"}
+            assert kind.split()[0] == kinds[key.kind]

@@ -87,11 +87,10 @@ def _remedy_lines(remedies: tuple[Remedy, ...]) -> list[str]:
 def _finding_annotation(
     finding: Finding, level: Level, lock_path: str | None, lock_lines: Mapping[str, int]
 ) -> Annotation:
-    what = (
-        "breaks Poetry"
-        if finding.verdict is Verdict.BREAKS
-        else "changes Poetry's environment"
-    )
+    what = {
+        Verdict.BREAKS: "breaks Poetry",
+        Verdict.UNVERIFIED: "cannot be checked against Poetry's requirements",
+    }.get(finding.verdict, "changes Poetry's environment")
     requirers = [r for r in finding.required_by if not r.satisfied] or list(
         finding.required_by
     )

@@ -9,14 +9,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from poetry_env_audit.findings import EnvKind
+from poetry_env_audit.findings import Verdict
 from poetry_env_audit.policy import PolicyAction
 from poetry_env_audit.render.text import escape
 from poetry_env_audit.render.text import remedies
 from poetry_env_audit.report import RunVerdict
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from poetry_env_audit.findings import EnvFinding
     from poetry_env_audit.findings import Finding
+    from poetry_env_audit.ownership import Collision
     from poetry_env_audit.report import Report
     from poetry_env_audit.target import TargetEnvironment
 
@@ -35,6 +39,8 @@ def _versions(finding: Finding) -> str:
 
 
 def _why(finding: Finding) -> str:
+    if finding.verdict is Verdict.UNVERIFIED:
+        return finding.detail
     broken = [r for r in finding.required_by if not r.satisfied]
     shown = broken or list(finding.required_by)
     return "; ".join(r.describe() for r in shown[:3]) or "Poetry needs it"
@@ -83,9 +89,15 @@ def serialised(finding: Finding, *, dry_run: bool = False) -> str:
 def warning(finding: Finding) -> str:
     return (
         f"<warning>{PREFIX}: {flat(finding.package)} {flat(_versions(finding))}"
-        f" ({finding.action.value}) {finding.verdict.value} Poetry:"
+        f" ({finding.action.value}) {_verb(finding)}:"
         f" {flat(_why(finding))}.</warning>"
     )
+
+
+def _verb(finding: Finding) -> str:
+    if finding.verdict is Verdict.UNVERIFIED:
+        return "is unverified"
+    return f"{finding.verdict.value} Poetry"
 
 
 def env_warning(finding: EnvFinding) -> str:
@@ -165,4 +177,36 @@ def internal_error(error: BaseException, *, strict: bool) -> str:
     return (
         f"<warning>{PREFIX}: internal error ({what}); Poetry carries on without the"
         " guard.</warning>"
+    )
+
+
+def internal_error_refused(error: BaseException, touched: Sequence[str]) -> str:
+    """The plugin failed while deciding on changes to Poetry's own packages."""
+    what = flat(f"{type(error).__name__}: {error}")
+    names = flat(", ".join(touched[:5]) + (", ..." if len(touched) > 5 else ""))
+    return (
+        f"<error>{PREFIX}: internal error ({what}) while deciding on changes to"
+        f" packages Poetry runs on ({names}); refusing them. To install anyway:"
+        " POETRY_ENV_AUDIT_UNVERIFIED=warn, or --no-plugins.</error>"
+    )
+
+
+def plain_collision(found: Sequence[Collision]) -> str:
+    """One line, no markup: what a wheel would overwrite."""
+    first = found[0]
+    more = f" (and {len(found) - 1} more files)" if len(found) > 1 else ""
+    return (
+        f"{first.describe()}{more}, which Poetry runs on; to install it anyway:"
+        " POETRY_ENV_AUDIT_BREAKS=warn"
+    )
+
+
+def file_collision(found: Sequence[Collision], *, refused: bool) -> str:
+    if refused:
+        return f"<error>{PREFIX}: refusing to install {flat(plain_collision(found))}.</error>"
+    first = found[0]
+    more = f" (and {len(found) - 1} more files)" if len(found) > 1 else ""
+    return (
+        f"<warning>{PREFIX}: {flat(first.describe())}{more}, which Poetry runs on;"
+        " installing anyway as configured.</warning>"
     )

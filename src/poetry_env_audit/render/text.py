@@ -30,7 +30,11 @@ WIDTH = 100
 #: The least the "Required by" cell gets, however wide the other cells are.
 MIN_REQUIRED_BY = 24
 HEADERS = ("Package", "Poetry has", "Lock wants", "Action", "Required by", "Verdict")
-VERDICT_STYLE = {Verdict.BREAKS: "error", Verdict.CHANGES: "warning"}
+VERDICT_STYLE = {
+    Verdict.BREAKS: "error",
+    Verdict.CHANGES: "warning",
+    Verdict.UNVERIFIED: "error",
+}
 KIND_STYLE = {
     EnvKind.SHARED: "warning",
     EnvKind.EXTERNALLY_MANAGED: "warning",
@@ -236,10 +240,13 @@ def render(report: Report) -> str:
 
 def _counts(report: Report) -> str:
     breaks = sum(1 for f in report.findings if f.verdict is Verdict.BREAKS)
-    changes = len(report.findings) - breaks
+    unverified = sum(1 for f in report.findings if f.verdict is Verdict.UNVERIFIED)
+    changes = len(report.findings) - breaks - unverified
     parts = []
     if breaks:
         parts.append(f"{breaks} breaks")
+    if unverified:
+        parts.append(f"{unverified} unverified")
     if changes:
         parts.append(f"{changes} changes")
     return f" ({', '.join(parts)})" if parts else ""

@@ -116,6 +116,11 @@ SEAMS: tuple[Seam, ...] = (
     ),
     Seam("Env.paths['purelib']", "where the environment lock lives"),
     Seam(
+        "Executor._wheel_installer.install(archive) (instance attribute)",
+        "every wheel an operation writes, checked against the files of Poetry's"
+        " distributions before it is written",
+    ),
+    Seam(
         "ConsoleCommandEvent.disable_command / ConsoleTerminateEvent.set_exit_code (cleo)",
         "refuse before the command runs",
     ),

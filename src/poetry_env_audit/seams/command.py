@@ -30,8 +30,12 @@ if TYPE_CHECKING:
     from poetry_env_audit.seams.executor import Execute
     from poetry_env_audit.seams.executor import ExecutorHandle
 
-#: Commands that run no operation at all (they only write the lock).
+#: Installing commands (``InstallerCommand``) that run no operation at all:
+#: they only write the lock, or only show what is installed.
 LOCK_ONLY = frozenset({"lock", "self lock"})
+READ_ONLY = frozenset({"self show", "self show plugins"})
+#: Their classes, for the same commands under other names (or from plugins).
+NO_OPERATION_CLASSES = ("LockCommand", "ShowCommand", "SelfShowPluginsCommand")
 
 
 def _in_mro(command: object, class_name: str) -> bool:
@@ -105,7 +109,13 @@ class InstallingCommand:
 
     @property
     def runs_operations(self) -> bool:
-        return self.name not in LOCK_ONLY
+        """Whether the command can execute operations: ``lock`` and ``self lock``
+        only write the lock, ``self show`` and ``self show plugins`` only read
+        (every ``self`` command is an ``InstallerCommand``, so the class alone
+        does not tell)."""
+        if self.name in LOCK_ONLY or self.name in READ_ONLY:
+            return False
+        return not any(_in_mro(self.command, c) for c in NO_OPERATION_CLASSES)
 
     @property
     def installer(self) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Callable
@@ -32,6 +33,39 @@ class ExecutorHandle:
     fallbacks: Fallbacks
     _summary: Any = None
     _configured_uninstaller: bool | None = field(default=None, repr=False)
+    _wheel_check: Callable[[Path], None] | None = field(default=None, repr=False)
+
+    def check_wheels(self, check: Callable[[Path], None]) -> bool:
+        """Call ``check(archive)`` before every wheel Poetry's executor writes.
+
+        ``Executor._wheel_installer.install(archive)`` is the one call every
+        operation that writes files goes through (index, file, url, git and
+        directory sources alike: each becomes a wheel first), after the
+        archive is downloaded or built and, for an update, after the old
+        version is removed. ``check`` may raise to stop that operation:
+        Poetry reports it as the operation's failure and runs nothing more.
+        Installed once per Executor; a later call replaces the check.
+        Returns whether the seam exists.
+        """
+        installer: Any = getattr(self.executor, "_wheel_installer", None)
+        install = getattr(installer, "install", None)
+        if installer is None or install is None:
+            self.fallbacks.note(
+                "Executor._wheel_installer.install",
+                "files of other wheels are not checked against Poetry's",
+            )
+            return False
+        first = self._wheel_check is None
+        self._wheel_check = check
+        if first:
+
+            def checked(wheel: Any) -> Any:
+                if self._wheel_check is not None:
+                    self._wheel_check(Path(wheel))
+                return install(wheel)
+
+            installer.install = checked
+        return True
 
     def run(self, operations: list[Operation]) -> int:
         """Run operations through Poetry's own execute, without its summary line."""

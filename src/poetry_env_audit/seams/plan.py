@@ -411,9 +411,6 @@ def project_holders(
 ) -> list[Holder]:
     """Who in the project (pyproject or lock) constrains ``name``, and whether each
     constraint leaves room for ``specifier`` (a PEP 440 specifier set)."""
-    from poetry.core.constraints.version import parse_constraint
-
-    wanted = parse_constraint(specifier or "*")
     holders: list[Holder] = []
     root = poetry.package
     for dep in root.all_requires:
@@ -422,7 +419,7 @@ def project_holders(
                 Holder(
                     who=f"{root.pretty_name} (pyproject.toml)",
                     constraint=str(dep.pretty_constraint),
-                    allows=not dep.constraint.intersect(wanted).is_empty(),
+                    allows=constraint_allows(dep.constraint, specifier),
                 )
             )
     for package in (locked or LockedPackages(poetry)).packages():
@@ -432,7 +429,46 @@ def project_holders(
                     Holder(
                         who=f"{package.pretty_name} {package.full_pretty_version}",
                         constraint=str(dep.pretty_constraint),
-                        allows=not dep.constraint.intersect(wanted).is_empty(),
+                        allows=constraint_allows(dep.constraint, specifier),
                     )
                 )
     return holders
+
+
+def constraint_allows(constraint: Any, specifier: str) -> bool:
+    """Whether a poetry-core version constraint leaves room for a PEP 440
+    specifier set.
+
+    poetry-core reads every operator but ``===`` (arbitrary equality): for a
+    set it cannot read, the candidates are the versions the set names exactly.
+    When even those cannot be compared, the constraint is taken to allow it
+    (the remedy then proposes the requirement as it is).
+    """
+    from packaging.specifiers import InvalidSpecifier
+    from packaging.specifiers import SpecifierSet
+    from poetry.core.constraints.version import Version
+    from poetry.core.constraints.version import parse_constraint
+
+    try:
+        wanted = parse_constraint(specifier or "*")
+    except Exception:  # noqa: BLE001 - ParseConstraintError, or worse: fall back to packaging
+        wanted = None
+    if wanted is not None:
+        return not constraint.intersect(wanted).is_empty()
+    try:
+        spec = SpecifierSet(specifier)
+    except InvalidSpecifier:
+        return True
+    exact = [
+        s.version for s in spec if s.operator in ("==", "===") and "*" not in s.version
+    ]
+    readable = False
+    for text in exact:
+        try:
+            version = Version.parse(text)
+        except Exception:  # noqa: BLE001,S112 - a version poetry-core cannot read
+            continue
+        readable = True
+        if spec.contains(text, prereleases=True) and constraint.allows(version):
+            return True
+    return not readable
