@@ -126,25 +126,9 @@ class InstallGuard:
             self.console.line(messages.audit_error(error))
             return 1
         except Exception as error:  # noqa: BLE001 - the plugin must never brick Poetry
-            from poetry_env_audit.decision import touched_closure
-
-            touched = touched_closure(self.command, ops)
-            action = self._unverified_action() if touched else None
-            stop = internal_error(
-                self.command, self.console, error, touched=touched, action=action
+            return undecided(
+                self.command, self.console, handle, ops, error, self._policy
             )
-            if stop:
-                return 1
-            if action is PolicyAction.SERIALISE and not self.command.dry_run():
-                from packaging.utils import canonicalize_name
-
-                return handle.run_serialised(
-                    ops,
-                    frozenset(canonicalize_name(n) for n in touched),
-                    builtin=self.policy().serial_uninstaller == "builtin",
-                    before_swaps=self.command.warm_env,
-                )
-            return handle.run(ops)
         if decision.unchanged is not None:
             from poetry_env_audit.render import guard as messages
             from poetry_env_audit.seams import poetry_version
@@ -158,39 +142,8 @@ class InstallGuard:
         if decision.report is None:
             return handle.run(ops)
         if decision.report.target.shared and not self.command.dry_run():
-            self._check_ownership(handle, decision.report)
+            guard_wheels(handle, self.console, decision.report, self.policy())
         return self._act(handle, ops, decision.report)
-
-    def _check_ownership(self, handle: ExecutorHandle, report: Report) -> None:
-        """Before each wheel is written: does it write a file of a distribution
-        Poetry needs under another name? Then it is a change of that
-        distribution that no version check saw: judged as ``breaks``."""
-        from poetry_env_audit.ownership import collisions
-        from poetry_env_audit.ownership import protected_files
-        from poetry_env_audit.render import guard as messages
-
-        protected = protected_files(report.poetry, report.target.shared_dirs)
-        action = self.policy().action("breaks")
-        if not protected or action is PolicyAction.OFF:
-            return
-
-        def check(archive: Path) -> None:
-            found = collisions(archive, protected)
-            if not found:
-                return
-            refuse = action is not PolicyAction.WARN
-            self.console.line(messages.file_collision(found, refused=refuse))
-            if refuse:
-                raise FileOwnershipError(messages.plain_collision(found))
-
-        handle.check_wheels(check)
-
-    def _unverified_action(self) -> PolicyAction:
-        """The ``unverified`` policy, never raising (block when unreadable)."""
-        try:
-            return self.policy().action("unverified")
-        except Exception:  # noqa: BLE001 - an error path: the safe default
-            return PolicyAction.BLOCK
 
     def _act(self, handle: ExecutorHandle, ops: list[Operation], report: Report) -> int:
         from poetry_env_audit.decision import serialised_names
@@ -240,6 +193,70 @@ def pep668_gate(
     refuse = action is PolicyAction.BLOCK and not dry_run
     console.line(messages.externally_managed(str(env.path), marker, refused=refuse))
     return not refuse
+
+
+def undecided(
+    command: InstallingCommand,
+    console: GuardConsole,
+    handle: ExecutorHandle,
+    ops: list[Operation],
+    error: Exception,
+    policy: Policy | None,
+) -> int:
+    """``execute`` when the decision failed: operations that change Poetry's
+    closure are treated as ``unverified`` (refused by default, or serialised),
+    anything else carries on (unless ``strict``)."""
+    from poetry_env_audit.decision import touched_closure
+
+    touched = touched_closure(command, ops)
+    action = _unverified_action(policy) if touched else None
+    if internal_error(command, console, error, touched=touched, action=action):
+        return 1
+    if action is PolicyAction.SERIALISE and not command.dry_run():
+        from packaging.utils import canonicalize_name
+
+        return handle.run_serialised(
+            ops,
+            frozenset(canonicalize_name(n) for n in touched),
+            builtin=policy is None or policy.serial_uninstaller == "builtin",
+            before_swaps=command.warm_env,
+        )
+    return handle.run(ops)
+
+
+def _unverified_action(policy: Policy | None) -> PolicyAction:
+    """The ``unverified`` policy, never raising (block when unreadable)."""
+    try:
+        return policy.action("unverified") if policy else PolicyAction.BLOCK
+    except Exception:  # noqa: BLE001 - an error path: the safe default
+        return PolicyAction.BLOCK
+
+
+def guard_wheels(
+    handle: ExecutorHandle, console: GuardConsole, report: Report, policy: Policy
+) -> None:
+    """Before each wheel is written: does it write a file of a distribution
+    Poetry needs under another name? Then it is a change of that
+    distribution that no version check saw: judged as ``breaks``."""
+    from poetry_env_audit.ownership import collisions
+    from poetry_env_audit.ownership import protected_files
+    from poetry_env_audit.render import guard as messages
+
+    protected = protected_files(report.poetry, report.target.shared_dirs)
+    action = policy.action("breaks")
+    if not protected or action is PolicyAction.OFF:
+        return
+
+    def check(archive: Path) -> None:
+        found = collisions(archive, protected)
+        if not found:
+            return
+        refuse = action is not PolicyAction.WARN
+        console.line(messages.file_collision(found, refused=refuse))
+        if refuse:
+            raise FileOwnershipError(messages.plain_collision(found))
+
+    handle.check_wheels(check)
 
 
 def lock_wanted(command: InstallingCommand, policy: Policy) -> bool:
