@@ -270,20 +270,25 @@ def test_text_report_names_the_shared_target_and_the_change(
     assert the_finding(data, "packaging")["verdict"] == "breaks"
 
 
-def test_output_through_a_symlink_writes_the_linked_file(
+def test_output_through_a_symlink_is_refused_and_the_linked_file_kept(
     pool: ClonePool, locked: ProjectPool, tmp_path: Path
 ) -> None:
+    """A committed symlink must not aim the report at a file the job can write."""
     interp = pool.get("system")
     project = locked.get("downgrade-breaks", interp)
     archived = tmp_path / "archive" / "report.json"
     archived.parent.mkdir()
     archived.write_text("{}", encoding="utf-8")
+    archived.chmod(0o600)
     link = tmp_path / "latest.json"
     link.symlink_to(archived)
     audit = run_audit(interp, project, "--format", "json", "--output", str(link))
-    assert audit.code == 1, audit.describe()
+    assert audit.code == 2, audit.describe()
+    assert audit.stdout == "", audit.describe()
+    assert "it is a symbolic link" in audit.stderr, audit.describe()
     assert link.is_symlink(), "--output replaced the symlink"
-    assert json_file(archived) == audit.report()
+    assert archived.read_text(encoding="utf-8") == "{}"
+    assert archived.stat().st_mode & 0o777 == 0o600
 
 
 def json_file(path: Path) -> Report:

@@ -23,6 +23,17 @@ CI_VARIABLES = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No unit test sees the CI system or a ``POETRY_ENV_AUDIT_*`` variable of
+    the shell that runs it (``scripts/dev.py test`` sets
+    ``POETRY_ENV_AUDIT_TEST_*``, which the plugin's policy rejects as unknown)."""
+    for name in CI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name in [v for v in os.environ if v.startswith("POETRY_ENV_AUDIT_")]:
+        monkeypatch.delenv(name)
+
+
 class _FakePoetry:
     def __init__(self, project: Path) -> None:
         self.pyproject_path = project / "pyproject.toml"

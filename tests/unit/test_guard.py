@@ -245,16 +245,6 @@ def operations(names: Sequence[str]) -> list[Operation]:
     return ops
 
 
-@pytest.fixture(autouse=True)
-def _no_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    from unit.conftest import CI_VARIABLES
-
-    for name in CI_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    for name in [v for v in os.environ if v.startswith("POETRY_ENV_AUDIT_")]:
-        monkeypatch.delenv(name)
-
-
 # ----------------------------------------------------------------- reports
 
 POETRY = poetry_env(
