@@ -279,10 +279,17 @@ def command_debian_leg(
             f"dev.py: FAILED: cannot build the Debian root for Python {minor}: {first}"
         )
         return 1
-    python = f"/usr/bin/python{minor}"
-    if not (root / python.lstrip("/")).exists():
-        print(f"dev.py: FAILED: the Debian root {root} has no {python}")
+    debian_python = f"/usr/bin/python{minor}"
+    if not (root / debian_python.lstrip("/")).exists():
+        print(f"dev.py: FAILED: the Debian root {root} has no {debian_python}")
         return 1
+    # The base of the throwaway interpreters: Debian's build of CPython
+    # copied into a prefix of its own (what the "system" kind is everywhere),
+    # so tests that write into their base's stdlib copy or rely on their own
+    # sitecustomize behave as on pyenv's; the "debian" kind
+    # (test_debian_python) uses the real /usr/bin/python3.X.
+    prefix = chroot.BASE_PREFIX.format(minor=minor)
+    python = f"{prefix}/bin/python{minor}"
     key = chroot_dev_venv_key(minor, chroot.root_key())
     venv = cache / "chroot" / "dev-venvs" / f"py{minor}-{key}"
     scratch = Path(tempfile.mkdtemp(prefix="poetry-env-audit-debian-"))
@@ -301,8 +308,8 @@ def command_debian_leg(
             root, scratch, repo=REPO, cache_root=cache, dev_venv=venv
         ) as merged:
             with chroot.exclusive(venv.with_name(venv.name + ".lock")):
-                ready = ensure_chroot_dev_venv(merged, python, venv, key, env)
-            if not ready:
+                ready = ensure_chroot_dev_venv(merged, debian_python, venv, key, env)
+            if not ready or not make_chroot_base(merged, debian_python, prefix, env):
                 return 1
             dev_python = f"{chroot.DEV_VENV_MOUNT}/bin/python"
             command = chroot.chroot_command(
@@ -403,6 +410,29 @@ def command_drift(_: argparse.Namespace) -> int:
     run = [str(python), "-c", code]
     env["PYTHONPATH"] = str(REPO / "tests")
     return subprocess.run(run, cwd=REPO, env=env, check=False).returncode
+
+
+def make_chroot_base(
+    merged: Path, debian_python: str, prefix: str, env: dict[str, str]
+) -> bool:
+    from harness import chroot
+
+    minor = debian_python.rsplit("python", 1)[1]
+    # Debian's ensurepip refuses outside a venv: pip comes from the pip wheel
+    # Debian ships for venvs (python3.X-venv).
+    code = (
+        "import sys; sys.path.insert(0, '/repo/tests')\n"
+        "from pathlib import Path\n"
+        "from harness.interpreters import make_system_python\n"
+        f"make_system_python(Path('/usr'), Path({prefix!r}), minor={minor!r},"
+        " wheelhouse=Path('/usr/share/python-wheels'))\n"
+    )
+    argv = [debian_python, "-I", "-c", code]
+    command = chroot.chroot_command(merged, argv, env, cwd=chroot.REPO_MOUNT)
+    if subprocess.run(command, check=False).returncode != 0:
+        print(f"dev.py: FAILED: copying {debian_python} to {prefix} in the Debian root")
+        return False
+    return True
 
 
 # --- dist ------------------------------------------------------------------------

@@ -289,6 +289,7 @@ def chroot_mounts(
         # in a shared temporary directory): S108 does not apply.
         system = [
             (Path("/dev"), "/dev"),
+            (Path("/dev/pts"), "/dev/pts"),  # pseudo-terminals (pty tests)
             (Path("/dev/shm"), "/dev/shm"),  # noqa: S108
             (tmp, tmp_inner),
         ]
@@ -317,6 +318,10 @@ def chroot_command(
 
 #: Where a run sees the repository, the harness cache and its dev venv.
 REPO_MOUNT = "/repo"
+#: The Debian legs' base Python: Debian's python3.X copied into a prefix of
+#: its own (harness.interpreters.make_system_python), made in each leg's
+#: overlay at this fixed path.
+BASE_PREFIX = "/opt/poetry-env-audit-python{minor}"
 CACHE_MOUNT = "/cache"
 DEV_VENV_MOUNT = "/opt/poetry-env-audit-dev"
 

@@ -42,14 +42,15 @@ DEBIAN_DIST = "/usr/lib/python3/dist-packages"
 WHEELS = "/opt/poetry-env-audit-wheels"
 
 
-def debian_root_problem(base_python: Path, cache_root: Path) -> str:
-    """Why the "debian" kind cannot be made here ("" when it can): it needs
-    to run inside a Debian leg (Debian's python as the base, the cached
-    root, root privileges)."""
-    if not str(base_python).startswith("/usr/bin/python3."):
-        return f"the base Python {base_python} is not Debian's /usr/bin/python3.X"
-    if not is_complete(root_dir(cache_root)):
-        return f"no complete Debian root at {root_dir(cache_root)}"
+def debian_root_problem(minor: str, cache_root: Path) -> str:
+    """Why the "debian" kind of Python *minor* cannot be made here ("" when
+    it can): it needs the cached root with that python3.X, and root
+    privileges (the Debian legs of scripts/dev.py have both)."""
+    root = root_dir(cache_root)
+    if not is_complete(root):
+        return f"no complete Debian root at {root}"
+    if not (root / f"usr/bin/python{minor}").exists():
+        return f"the Debian root has no python{minor}"
     if os.geteuid() != 0:
         return "mounting overlays and chroot need root"
     return ""

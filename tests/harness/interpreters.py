@@ -38,8 +38,11 @@ TEMPLATE_STAMP = "interpreter.json"
 TEMPLATE_FORMAT = 2
 # Left out of system-like copies, like slim Docker images do: the standard
 # library's own test suite and GUI demos are thousands of files nobody imports.
+# Debian's stdlib also has a sitecustomize.py (a link to /etc/python3.X/):
+# a copy is not Debian's system Python, and it would shadow the tests' own
+# sitecustomize in site-packages.
 _STDLIB_DROPPED = frozenset(
-    {"site-packages", "dist-packages", "EXTERNALLY-MANAGED"}
+    {"site-packages", "dist-packages", "EXTERNALLY-MANAGED", "sitecustomize.py"}
     | {"test", "idlelib", "turtledemo"}
 )
 _PROBE = (

@@ -19,6 +19,7 @@ from harness.debian import DEBIAN_ENV
 from harness.debian import LOCAL_DIST
 from harness.debian import DebianPython
 from harness.debian import debian_root_problem
+from harness.interpreters import python_info
 from harness.poetry import describe
 from harness.poetry import run_poetry
 from harness.session import Projects
@@ -35,12 +36,12 @@ pytestmark = pytest.mark.smoke
 
 @pytest.fixture(scope="module")
 def debian_python(harness: Harness, poetry_version: str) -> DebianPython:
-    problem = debian_root_problem(harness.base_python, harness.cache_root)
+    minor = ".".join(python_info(harness.base_python)["version"].split(".")[:2])
+    problem = debian_root_problem(minor, harness.cache_root)
     if problem:
         if os.environ.get(DEBIAN_ENV):
             pytest.fail(f"the Debian system-Python kind cannot be made: {problem}")
         pytest.skip(f"runs in the Debian legs of scripts/dev.py test: {problem}")
-    minor = ".".join(str(harness.base_python.name)[len("python") :].split(".")[:2])
     return DebianPython(
         cache_root=harness.cache_root,
         minor=minor,

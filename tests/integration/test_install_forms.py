@@ -41,7 +41,11 @@ CHECKOUT_FILES = ("pyproject.toml", "README.md", "LICENSE", "src")
 PIPX = "pipx==1.18.4"
 #: `poetry self add` locks Poetry's closure for every platform: the index
 #: needs the metadata of its macOS- and Windows-only requirements too.
-FOREIGN = [("xattr>=1.0.0,<2.0.0", "macosx_11_0_arm64"), ("pywin32-ctypes", None)]
+FOREIGN = [
+    ("xattr>=1.0.0,<2.0.0", "macosx_11_0_arm64"),
+    ("pywin32-ctypes", None),
+    ("httpx2-jsfetch", None),  # httpx2's, for Emscripten
+]
 _GIT_INIT = (
     "import sys\nfrom dulwich import porcelain\n"
     "repo = porcelain.init(sys.argv[1])\n"
