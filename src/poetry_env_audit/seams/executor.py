@@ -99,13 +99,44 @@ class ExecutorHandle:
             before_swaps()
             for op in last:
                 self.choose_uninstaller(op.package.name, builtin=builtin)
-                status = self.run([op])
+                status = self.run_journaled(op)
                 if status or self.shut_down():
                     return status or 1
         finally:
             self.restore_uninstaller()
             self.restore_summary()
         return 0
+
+    def run_journaled(self, op: Operation) -> int:
+        """One swap with a journal and a backup of the old files
+        (:mod:`poetry_env_audit.swapjournal`): interrupted by an error or
+        Ctrl-C, the old version is restored at once; killed, at the next start
+        of Python in that environment."""
+        from poetry_env_audit import swapjournal
+
+        swap = None
+        name = str(getattr(op, "initial_package", op.package).name)
+        if op.job_type != "install":
+            try:
+                swap = swapjournal.begin(self._site_dirs(), name)
+            except Exception:  # noqa: BLE001 - no journal: the swap runs as before
+                swap = None
+        ok = False
+        try:
+            status = self.run([op])
+            ok = status == 0
+        finally:
+            if swap is not None:
+                swapjournal.finish(swap, ok=ok)
+        return status
+
+    def _site_dirs(self) -> list[Path]:
+        env = getattr(self.executor, "_env", None)
+        if env is None:
+            return []
+        from poetry_env_audit.seams.environment import env_site_dirs
+
+        return [Path(d) for d in env_site_dirs(env)]
 
     def summary(self, operations: list[Operation]) -> None:
         if self._summary is not None:

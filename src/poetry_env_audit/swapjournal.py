@@ -1,0 +1,133 @@
+"""Swaps that survive interruption: a journal and a hard-link backup around
+each serialised swap.
+
+Before a swap of distribution ``D`` in site-packages ``S`` (in this order,
+each step atomic, so that a kill between any two leaves a state the next
+start understands):
+
+1. ``S/_poetry_env_audit_recover.py``: a copy of :mod:`poetry_env_audit._recover`
+   (standard library only; it must run when Poetry cannot import);
+2. ``S/.poetry-env-audit-swap/backup/N``: a hard link to each file of ``D``'s
+   ``RECORD`` (a copy where a link cannot be made), so the uninstaller's
+   ``unlink`` leaves the old data reachable;
+3. ``S/.poetry-env-audit-swap/journal.json``: ``D``, its version and
+   dist-info, each file with its backup, and the swapping process (pid and
+   start time);
+4. ``S/poetry_env_audit_recover.pth``: one ``import`` line that runs the
+   recovery at every interpreter start, only while it exists.
+
+After the swap: on success the ``.pth`` goes first (from then on no start
+restores anything), then the journal, the backup and the module; on failure
+(an error, Ctrl-C) the old version is restored at once, in process. A
+``SIGKILL`` or ``SIGTERM`` leaves the four in place: the next Python started
+in that environment (Poetry or anything else) finds the journal, sees that
+its process is gone (a subprocess of the swap itself, such as ``pip
+uninstall``, sees it alive and does nothing) and restores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from poetry_env_audit import _recover
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+@dataclass(frozen=True)
+class Swap:
+    site: Path
+    dist: str
+    version: str
+    dist_info: str = ""
+    files: tuple[str, ...] = ()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    tmp.replace(path)
+
+
+def _find(site_dirs: Iterable[Path], name: str) -> tuple[Path, Path] | None:
+    """``(site, dist-info)`` of the installed distribution ``name``."""
+    wanted = _recover._canonical(name)
+    for site in site_dirs:
+        try:
+            entries = sorted(site.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(".dist-info") and entry.is_dir():
+                stem = entry.name[: -len(".dist-info")].rsplit("-", 1)[0]
+                if _recover._canonical(stem) == wanted:
+                    return site, entry
+    return None
+
+
+def begin(site_dirs: Iterable[Path], name: str) -> Swap | None:
+    """Journal the installed ``name`` before it is swapped; ``None`` when it is
+    not installed (nothing to restore) or has no RECORD."""
+    dirs = list(site_dirs)
+    found = _find(dirs, name)
+    if found is None:
+        return None
+    site, dist_info = found
+    records = _recover._record_files(str(dist_info))
+    if not records:
+        return None
+    version = dist_info.name[: -len(".dist-info")].rsplit("-", 1)[-1]
+    _recover.cleanup(str(site))  # a stale journal of a finished swap
+    source = Path(_recover.__file__).read_bytes()
+    _atomic_write(site / _recover.MODULE, source)
+    backup = site / _recover.JOURNAL_DIR / _recover.BACKUP
+    backup.mkdir(parents=True)
+    files: list[list[str]] = []
+    for i, rel in enumerate(records):
+        path = Path(os.path.normpath(site / rel))
+        if not path.is_file() or path.is_symlink():
+            continue
+        key = str(i)
+        try:
+            os.link(path, backup / key)
+        except OSError:
+            shutil.copy2(path, backup / key)
+        files.append([rel, key])
+    journal = {
+        "dist": name,
+        "version": version,
+        "dist_info": dist_info.name,
+        "files": files,
+        "pid": os.getpid(),
+        "started": _recover.process_start(os.getpid()),
+    }
+    _atomic_write(
+        site / _recover.JOURNAL_DIR / _recover.JOURNAL,
+        json.dumps(journal).encode("utf-8"),
+    )
+    _atomic_write(site / _recover.PTH, _recover.PTH_LINE.encode("ascii"))
+    return Swap(
+        site=site,
+        dist=name,
+        version=version,
+        dist_info=dist_info.name,
+        files=tuple(records),
+    )
+
+
+def finish(swap: Swap, *, ok: bool) -> str | None:
+    """After the swap: forget it (``ok``) or restore the old version now.
+    Returns what was restored, if anything."""
+    if ok:
+        _recover.cleanup(str(swap.site))
+        return None
+    return _recover.recover(str(swap.site), force=True)
