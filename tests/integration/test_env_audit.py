@@ -270,9 +270,11 @@ def test_text_report_names_the_shared_target_and_the_change(
     assert the_finding(data, "packaging")["verdict"] == "breaks"
 
 
-def test_output_through_a_symlink_writes_the_linked_file(
+def test_output_through_a_symlink_is_refused_and_the_linked_file_untouched(
     pool: ClonePool, locked: ProjectPool, tmp_path: Path
 ) -> None:
+    # A committed symlink must not aim the report at any file the job can
+    # write (issue 11): refused, exit 2, one line naming it.
     interp = pool.get("system")
     project = locked.get("downgrade-breaks", interp)
     archived = tmp_path / "archive" / "report.json"
@@ -281,9 +283,12 @@ def test_output_through_a_symlink_writes_the_linked_file(
     link = tmp_path / "latest.json"
     link.symlink_to(archived)
     audit = run_audit(interp, project, "--format", "json", "--output", str(link))
-    assert audit.code == 1, audit.describe()
+    assert audit.code == 2, audit.describe()
+    lines = audit.result.stderr.strip().splitlines()
+    assert len(lines) == 1, audit.describe()
+    assert str(link) in lines[0] and "symbolic link" in lines[0], audit.describe()
     assert link.is_symlink(), "--output replaced the symlink"
-    assert json_file(archived) == audit.report()
+    assert archived.read_text(encoding="utf-8") == "{}"
 
 
 def json_file(path: Path) -> Report:
