@@ -118,8 +118,9 @@ KEYS: tuple[Key, ...] = (
         "choice",
         "builtin",
         ("builtin", "configured"),
-        "builtin: serialised swaps remove the old files with Poetry's in-process"
-        " uninstaller where Poetry has one (2.5+); configured: as installer.builtin-uninstall says",
+        "builtin: serialised swaps remove the old files in process (Poetry 2.5's"
+        " uninstaller, else the plugin's own from the swap's journal); configured: as"
+        " Poetry is configured (pip on older Poetry)",
     ),
     Key(
         "lock",

@@ -27,6 +27,7 @@ uninstall``, sees it alive and does nothing) and restores.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -122,6 +123,34 @@ def begin(site_dirs: Iterable[Path], name: str) -> Swap | None:
         dist_info=dist_info.name,
         files=tuple(records),
     )
+
+
+def remove_old(swap: Swap) -> None:
+    """Uninstall the journaled version in process, as ``pip uninstall`` does:
+    every file of its ``RECORD`` (and the byte code of each ``.py``), then the
+    directories that became empty. The backup keeps the data until the swap
+    is finished."""
+    site = swap.site
+    dirs: set[Path] = set()
+    for rel in swap.files:
+        path = Path(os.path.normpath(site / rel))
+        targets = [path]
+        if path.suffix == ".py":
+            targets += list((path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"))
+        for target in targets:
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+            dirs.add(target.parent)
+    shutil.rmtree(site / swap.dist_info, ignore_errors=True)
+    root = Path(os.path.normpath(site))
+    for directory in sorted(dirs, key=lambda d: len(d.parts), reverse=True):
+        current = directory
+        while current != root and root in current.parents:
+            try:
+                current.rmdir()
+            except OSError:
+                break
+            current = current.parent
 
 
 def finish(swap: Swap, *, ok: bool) -> str | None:

@@ -116,6 +116,11 @@ SEAMS: tuple[Seam, ...] = (
     ),
     Seam("Env.paths['purelib']", "where the environment lock lives"),
     Seam(
+        "Executor.run_pip('uninstall', name, '-y') called by Executor._remove (instance attribute)",
+        "a serialised swap removes the old files in process, from its journal, where"
+        " Poetry would start a pip subprocess",
+    ),
+    Seam(
         "Executor._wheel_installer.install(archive) (instance attribute)",
         "every wheel an operation writes, checked against the files of Poetry's"
         " distributions before it is written",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from poetry.utils.env import Env
 
     from poetry_env_audit.seams import Fallbacks
+    from poetry_env_audit.swapjournal import Swap
 
 
 @dataclass
@@ -34,6 +35,8 @@ class ExecutorHandle:
     _summary: Any = None
     _configured_uninstaller: bool | None = field(default=None, repr=False)
     _wheel_check: Callable[[Path], None] | None = field(default=None, repr=False)
+    #: ``serial-uninstaller = builtin``: serialised swaps remove in process.
+    in_process_removal: bool = False
 
     def check_wheels(self, check: Callable[[Path], None]) -> bool:
         """Call ``check(archive)`` before every wheel Poetry's executor writes.
@@ -97,6 +100,7 @@ class ExecutorHandle:
             if status or self.shut_down():
                 return status or 1
             before_swaps()
+            self.in_process_removal = builtin
             for op in last:
                 self.choose_uninstaller(op.package.name, builtin=builtin)
                 status = self.run_journaled(op)
@@ -122,13 +126,48 @@ class ExecutorHandle:
             except Exception:  # noqa: BLE001 - no journal: the swap runs as before
                 swap = None
         ok = False
+        in_process = swap is not None and self._remove_in_process(swap)
         try:
             status = self.run([op])
             ok = status == 0
         finally:
+            if in_process:
+                del self.executor.run_pip
             if swap is not None:
                 swapjournal.finish(swap, ok=ok)
         return status
+
+    def _remove_in_process(self, swap: Swap) -> bool:
+        """Where Poetry would start a ``pip uninstall`` subprocess for the
+        journaled distribution (Poetry < 2.5, or 2.5 with its own uninstaller
+        off), remove its files in process instead, from the journal's file
+        list (:func:`swapjournal.remove_old`): the subprocess, which a
+        parallel install overlaps with other work, is pure waiting in the
+        serial phase. Only when ``serial-uninstaller = builtin`` asked for an
+        in-process uninstaller (:attr:`in_process_removal`)."""
+        if not self.in_process_removal or getattr(
+            self.executor, "_use_builtin_uninstall", False
+        ):
+            return False
+        run_pip = getattr(self.executor, "run_pip", None)
+        if run_pip is None or "run_pip" in vars(self.executor):
+            return False
+        from packaging.utils import canonicalize_name
+
+        from poetry_env_audit import swapjournal
+
+        def guarded_run_pip(*args: Any, **kwargs: Any) -> Any:
+            if (
+                len(args) >= 2
+                and args[0] == "uninstall"
+                and canonicalize_name(str(args[1])) == canonicalize_name(swap.dist)
+            ):
+                swapjournal.remove_old(swap)
+                return 0
+            return run_pip(*args, **kwargs)
+
+        self.executor.run_pip = guarded_run_pip
+        return True
 
     def _site_dirs(self) -> list[Path]:
         env = getattr(self.executor, "_env", None)
