@@ -456,7 +456,7 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
                 meta = dist.metadata
                 # ``in`` first: a missing key warns on 3.12+ and raises on 3.14.
                 raw_name = meta["Name"] if "Name" in meta else None  # noqa: SIM401 - PackageMetadata has no typed .get
-                version = dist.version
+                version = meta["Version"] if "Version" in meta else None  # noqa: SIM401 - as above
                 requires = tuple(dist.requires or ())
         except (OSError, ValueError, UnicodeDecodeError):
             continue
