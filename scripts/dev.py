@@ -266,6 +266,7 @@ def command_debian_leg(
     one per requirements)."""
     harness_path()
     from harness import chroot
+    from harness.interpreters import exclusive
     from harness.wheels import CACHE_ENV
     from harness.wheels import default_cache_root
 
@@ -307,7 +308,7 @@ def command_debian_leg(
         with chroot.session_root(
             root, scratch, repo=REPO, cache_root=cache, dev_venv=venv
         ) as merged:
-            with chroot.exclusive(venv.with_name(venv.name + ".lock")):
+            with exclusive(venv.with_name(venv.name + ".lock")):
                 ready = ensure_chroot_dev_venv(merged, debian_python, venv, key, env)
             if not ready or not make_chroot_base(merged, debian_python, prefix, env):
                 return 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 #   chroot_mounts(root, binds)   /proc, /dev, /dev/shm, a private /tmp and bind
 #                                mounts inside it, always unmounted afterwards
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -22,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from harness.interpreters import exclusive
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -142,17 +143,6 @@ def ensure_root(cache_root: Path) -> Path:
         if not is_complete(root):
             _build(root)
     return root
-
-
-@contextlib.contextmanager
-def exclusive(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _build(root: Path) -> None:

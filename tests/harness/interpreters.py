@@ -504,7 +504,7 @@ def ensure_template(
     dest = root / template_key(kind, base_python, poetry_version, wheelhouse)
     found = load_template(dest)
     if found is None:
-        with _exclusive(dest.with_name(dest.name + ".lock")):
+        with exclusive(dest.with_name(dest.name + ".lock")):
             found = load_template(dest) or _build_template(
                 kind, base_python, poetry_version, wheelhouse, dest
             )
@@ -512,7 +512,7 @@ def ensure_template(
 
 
 @contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
+def exclusive(path: Path) -> Iterator[None]:
     """An exclusive lock on *path* between processes (pytest sessions running
     at the same time must not build the same template twice)."""
     path.parent.mkdir(parents=True, exist_ok=True)
