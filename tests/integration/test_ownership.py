@@ -27,7 +27,7 @@ def _project(root: Path, wheel: Path) -> Path:
         'name = "shadow-project"\nversion = "0.1.0"\ndescription = ""\n'
         'authors = ["poetry-env-audit tests"]\npackage-mode = false\n\n'
         "[tool.poetry.dependencies]\n"
-        'python = ">=3.9,<3.14"\n'
+        'python = ">=3.9"\n'
         f'tomlkit-shadow = {{path = "{wheel}"}}\n',
         encoding="utf-8",
     )

@@ -33,7 +33,7 @@ authors = ["poetry-env-audit tests"]
 package-mode = false
 
 [tool.poetry.dependencies]
-python = ">=3.9,<3.14"
+python = ">=3.9"
 """
 
 
