@@ -122,11 +122,13 @@ class ExecutorHandle:
         name = str(getattr(op, "initial_package", op.package).name)
         if op.job_type != "install":
             try:
-                swap = swapjournal.begin(self._site_dirs(), name)
+                swap = swapjournal.begin(_site_dirs(self.executor), name)
             except Exception:  # noqa: BLE001 - no journal: the swap runs as before
                 swap = None
         ok = False
-        in_process = swap is not None and self._remove_in_process(swap)
+        in_process = swap is not None and _remove_in_process(
+            self.executor, swap, enabled=self.in_process_removal
+        )
         try:
             status = self.run([op])
             ok = status == 0
@@ -136,46 +138,6 @@ class ExecutorHandle:
             if swap is not None:
                 swapjournal.finish(swap, ok=ok)
         return status
-
-    def _remove_in_process(self, swap: Swap) -> bool:
-        """Where Poetry would start a ``pip uninstall`` subprocess for the
-        journaled distribution (Poetry < 2.5, or 2.5 with its own uninstaller
-        off), remove its files in process instead, from the journal's file
-        list (:func:`swapjournal.remove_old`): the subprocess, which a
-        parallel install overlaps with other work, is pure waiting in the
-        serial phase. Only when ``serial-uninstaller = builtin`` asked for an
-        in-process uninstaller (:attr:`in_process_removal`)."""
-        if not self.in_process_removal or getattr(
-            self.executor, "_use_builtin_uninstall", False
-        ):
-            return False
-        run_pip = getattr(self.executor, "run_pip", None)
-        if run_pip is None or "run_pip" in vars(self.executor):
-            return False
-        from packaging.utils import canonicalize_name
-
-        from poetry_env_audit import swapjournal
-
-        def guarded_run_pip(*args: Any, **kwargs: Any) -> Any:
-            if (
-                len(args) >= 2
-                and args[0] == "uninstall"
-                and canonicalize_name(str(args[1])) == canonicalize_name(swap.dist)
-            ):
-                swapjournal.remove_old(swap)
-                return 0
-            return run_pip(*args, **kwargs)
-
-        self.executor.run_pip = guarded_run_pip
-        return True
-
-    def _site_dirs(self) -> list[Path]:
-        env = getattr(self.executor, "_env", None)
-        if env is None:
-            return []
-        from poetry_env_audit.seams.environment import env_site_dirs
-
-        return [Path(d) for d in env_site_dirs(env)]
 
     def summary(self, operations: list[Operation]) -> None:
         if self._summary is not None:
@@ -219,6 +181,46 @@ class ExecutorHandle:
         if self._configured_uninstaller is not None:
             self.executor._use_builtin_uninstall = self._configured_uninstaller
             self._configured_uninstaller = None
+
+
+def _remove_in_process(executor: Any, swap: Swap, *, enabled: bool) -> bool:
+    """Where Poetry would start a ``pip uninstall`` subprocess for the
+    journaled distribution (Poetry < 2.5, or 2.5 with its own uninstaller
+    off), remove its files in process instead, from the journal's file
+    list (:func:`swapjournal.remove_old`): the subprocess, which a
+    parallel install overlaps with other work, is pure waiting in the
+    serial phase. Only when ``serial-uninstaller = builtin`` asked for an
+    in-process uninstaller (``enabled``)."""
+    if not enabled or getattr(executor, "_use_builtin_uninstall", False):
+        return False
+    run_pip = getattr(executor, "run_pip", None)
+    if run_pip is None or "run_pip" in vars(executor):
+        return False
+    from packaging.utils import canonicalize_name
+
+    from poetry_env_audit import swapjournal
+
+    def guarded_run_pip(*args: Any, **kwargs: Any) -> Any:
+        if (
+            len(args) >= 2
+            and args[0] == "uninstall"
+            and canonicalize_name(str(args[1])) == canonicalize_name(swap.dist)
+        ):
+            swapjournal.remove_old(swap)
+            return 0
+        return run_pip(*args, **kwargs)
+
+    executor.run_pip = guarded_run_pip
+    return True
+
+
+def _site_dirs(executor: Any) -> list[Path]:
+    env = getattr(executor, "_env", None)
+    if env is None:
+        return []
+    from poetry_env_audit.seams.environment import env_site_dirs
+
+    return [Path(d) for d in env_site_dirs(env)]
 
 
 def _one_recorded_dist(env: Env, name: str) -> bool:
