@@ -14,8 +14,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poetry_env_audit.policy import PolicyAction
-from poetry_env_audit.seams.environment import env_site_dirs
-from poetry_env_audit.target import overlap
 from poetry_env_audit.target import real_dirs
 
 if TYPE_CHECKING:
@@ -54,7 +52,7 @@ def decide(
 
     env = command.env
     import_paths = real_dirs(p for p in sys.path if p)
-    if not command.is_self and not overlap(env_site_dirs(env), import_paths):
+    if not command.shares_poetry_env(import_paths):
         return Decision()
     from poetry_env_audit.seams.plan import LockedPackages
 
@@ -155,9 +153,7 @@ def touched_closure(
         return ("(unknown)",)
     import_paths = real_dirs(p for p in sys.path if p)
     try:
-        if not command.is_self and not overlap(
-            env_site_dirs(command.env), import_paths
-        ):
+        if not command.shares_poetry_env(import_paths):
             return ()
     except Exception:  # noqa: BLE001,S110 - cannot tell: take it as shared
         pass

@@ -263,17 +263,13 @@ def lock_wanted(command: InstallingCommand, policy: Policy) -> bool:
     """Whether to lock the target: when it shares Poetry's environment (where
     another Poetry's install can break this one), or always if configured.
     Nothing is written into a target that shares nothing."""
-    if policy.lock_always or command.is_self:
+    if policy.lock_always:
         return True
     import sys
 
-    from poetry_env_audit.seams.environment import env_site_dirs
-    from poetry_env_audit.target import overlap
     from poetry_env_audit.target import real_dirs
 
-    return bool(
-        overlap(env_site_dirs(command.env), real_dirs(p for p in sys.path if p))
-    )
+    return command.shares_poetry_env(real_dirs(p for p in sys.path if p))
 
 
 def take_lock(

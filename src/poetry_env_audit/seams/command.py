@@ -21,6 +21,7 @@ from poetry_env_audit.seams.project import project_dir
 from poetry_env_audit.seams.project import project_table
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from cleo.io.io import IO
@@ -139,6 +140,14 @@ class InstallingCommand:
     def env(self) -> Env:
         """The environment the executor will write to."""
         return executor_env(self.executor, self._command_env, self.fallbacks)
+
+    def shares_poetry_env(self, import_paths: Iterable[str]) -> bool:
+        """Whether the target's site directories are among ``import_paths``
+        (Poetry's), by real path. ``self`` commands always share."""
+        from poetry_env_audit.seams.environment import env_site_dirs
+        from poetry_env_audit.target import overlap
+
+        return self.is_self or bool(overlap(env_site_dirs(self.env), import_paths))
 
     def _command_env(self) -> Env:
         return self.command.env  # type: ignore[no-any-return]
