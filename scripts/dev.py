@@ -2,14 +2,16 @@ from __future__ import annotations
 
 # Developer entry point (standard library only, Python >= 3.9):
 #
-#   python3 scripts/dev.py test [--fail-fast] [--recreate] [--no-matrix] [-- PYTEST ARGS...]
+#   python3 scripts/dev.py test [--fail-fast] [--recreate] [--no-matrix] [--streams 1|2]
+#                               [-- PYTEST ARGS...]
 #   python3 scripts/dev.py demo
 #   python3 scripts/dev.py bench [-- BENCH ARGS...]
 #
 # `test` makes (or reuses) the dev venv .venv-dev, then runs ruff, mypy, the
 # whole pytest suite on Poetry 2.5.1 under coverage (the branch coverage of
-# src/ printed, and checked against its floor), and the smoke subset on every
-# other Poetry/Python of the matrix (not when pytest arguments are given); `demo`
+# src/ printed, and checked against its floor), and a subset on every other
+# Poetry/Python of the matrix (not when pytest arguments are given; the Debian
+# legs run beside the host steps unless --streams 1); `demo`
 # runs `poetry env-audit` on a fixture project in a throwaway system-like
 # interpreter; `bench` runs benchmarks/run.py.  .ci/run calls `test`.
 import argparse
@@ -19,8 +21,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import IO
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -98,16 +102,26 @@ def check(command: Sequence[str]) -> None:
 
 
 #: The full suite runs on this Poetry and Python (the host's pyenv 3.11);
-#: the matrix below runs the smoke subset (-m smoke) on the oldest and newest
-#: supported Pythons, and the full suite again on Debian's python3.14.
+#: the matrix below runs a subset on the oldest and newest supported Pythons,
+#: and the full suite again on Debian's python3.14.
 FULL = ("2.5.1", "3.11")
 SMOKE = "smoke"
+#: Subsets of a leg: the pytest arguments each runs.  The 60 interrupted-swap
+#: moments (marker ``moments``, about 10 s each) run on the full host leg and
+#: on the oldest Poetry (whose swaps go another way); the Debian full leg runs
+#: their smoke sample only.
+SUBSETS: dict[str, list[str]] = {
+    "full": [],
+    SMOKE: ["tests/integration", "-m", SMOKE, "-q"],
+    "smoke-moments": ["tests/integration", "-m", "smoke or moments", "-q"],
+    "full-sampled": ["-m", "not moments", "-q"],
+}
 MATRIX: tuple[tuple[str, str, str], ...] = (
-    ("1.8.5", "3.9", SMOKE),
+    ("1.8.5", "3.9", "smoke-moments"),
     ("2.0.1", "3.13", SMOKE),
     ("2.2.1", "3.9", SMOKE),
     ("2.5.1", "3.13", SMOKE),
-    ("2.5.1", "3.14", "full"),
+    ("2.5.1", "3.14", "full-sampled"),
     ("2.5.1", "3.15", SMOKE),
 )
 #: Pythons that come from Debian unstable's packages, inside the cached
@@ -162,9 +176,9 @@ def lint_steps() -> list[Step]:
 def leg_step(python: Path, poetry: str, where: str, subset: str) -> Step:
     """One matrix leg: *where* is a Python minor (pyenv, or Debian's inside
     the cached root for 3.14 and 3.15) or the path of an interpreter."""
-    what = "pytest" if subset == "full" else "pytest-smoke"
+    what = "pytest" if subset == "full" else f"pytest-{subset}"
     name = f"{what} poetry {poetry} python {where}"
-    args = [] if subset == "full" else ["tests/integration", "-m", SMOKE, "-q"]
+    args = list(SUBSETS[subset])
     pins = CONSTRAINTS_DIR / f"poetry-{poetry}-py{where}.txt"
     if "/" not in where and not pins.is_file():
         why = f"no {pins.relative_to(REPO)}: run python3 scripts/dev.py pin"
@@ -197,30 +211,75 @@ def test_steps(python: Path, pytest_args: Sequence[str], *, matrix: bool) -> lis
     return steps
 
 
-def run_steps(steps: list[Step], *, fail_fast: bool, what: str) -> int:
-    results: list[tuple[str, str]] = []
-    for name, command, env in steps:
-        status = run_step(name, command, env)
-        results.append((name, status))
-        if not status.startswith("ok") and fail_fast:
-            break
-    summary = ", ".join(f"{name} {status}" for name, status in results)
+def run_steps(
+    steps: list[Step], *, fail_fast: bool, what: str, streams: int = 1
+) -> int:
+    """Run *steps*; with ``streams=2`` the Debian legs (chroot, their own
+    interpreter) run beside the host steps, their output kept in a log file
+    each and printed, whole and in order, once the host steps are done."""
+    debian = [s for s in steps if streams > 1 and is_debian_step(s)]
+    host = [s for s in steps if s not in debian]
+    results: dict[str, str] = {}
+    logs: dict[str, Path] = {}
+    with tempfile.TemporaryDirectory(prefix="dev-py-logs-") as scratch:
+
+        def beside() -> None:
+            for index, (name, command, env) in enumerate(debian):
+                logs[name] = Path(scratch) / f"{index}.log"
+                with logs[name].open("w") as log:
+                    results[name] = run_step(name, command, env, log=log)
+
+        thread = threading.Thread(target=beside, daemon=True)
+        if debian:
+            names = ", ".join(name for name, _, _ in debian)
+            print(f"dev.py: running beside the host steps: {names}", flush=True)
+            thread.start()
+        for name, command, env in host:
+            results[name] = run_step(name, command, env)
+            if not results[name].startswith("ok") and fail_fast:
+                break
+        if debian:
+            thread.join()
+        for name, path in logs.items():
+            print(f"\n==> output of {name}", flush=True)
+            sys.stdout.write(path.read_text(errors="replace"))
+            sys.stdout.flush()
+    ordered = [(name, results[name]) for name, _, _ in steps if name in results]
+    summary = ", ".join(f"{name} {status}" for name, status in ordered)
     print(f"\ndev.py {what}: {summary}")
-    return 0 if all(status.startswith("ok") for _, status in results) else 1
+    passed = all(status.startswith("ok") for _, status in ordered)
+    return 0 if passed and len(ordered) == len(steps) else 1
 
 
-def run_step(name: str, command: list[str], env: dict[str, str]) -> str:
-    """Run one step; returns "ok" or a short failure note."""
+def is_debian_step(step: Step) -> bool:
+    return "debian-leg" in step[1]
+
+
+def run_step(
+    name: str, command: list[str], env: dict[str, str], *, log: IO[str] | None = None
+) -> str:
+    """Run one step (its output to *log* when given); returns "ok" or a
+    short failure note."""
+    out = log if log is not None else sys.stdout
     if not command:
-        print(f"\n==> {name}: FAILED: {env['missing']}", flush=True)
+        print(f"\n==> {name}: FAILED: {env['missing']}", file=out, flush=True)
         return f"FAILED ({env['missing']})"
     shown = " ".join(f"{k}={v}" for k, v in env.items())
-    print(f"\n==> {name}: {shown} {' '.join(command)}", flush=True)
+    print(f"\n==> {name}: {shown} {' '.join(command)}", file=out, flush=True)
     started = time.monotonic()
-    code = subprocess.run(command, cwd=REPO, env={**os.environ, **env}).returncode
+    code = subprocess.run(
+        command,
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT if log is not None else None,
+        stdin=subprocess.DEVNULL,
+    ).returncode
     took = f"{time.monotonic() - started:.0f} s"
+    if log is not None:
+        print(f"dev.py: {name} finished ({took})", flush=True)
     if name.startswith("pytest") and code == 5:
-        print("dev.py: pytest collected no tests: that counts as a failure.")
+        print("dev.py: pytest collected no tests: that counts as a failure.", file=out)
         return f"FAILED (no tests collected, {took})"
     return f"ok ({took})" if code == 0 else f"FAILED (exit {code}, {took})"
 
@@ -229,7 +288,7 @@ def command_test(args: argparse.Namespace, pytest_args: Sequence[str]) -> int:
     python = ensure_dev_venv(recreate=args.recreate)
     matrix = not pytest_args and not args.no_matrix
     steps = test_steps(python, pytest_args, matrix=matrix)
-    return run_steps(steps, fail_fast=args.fail_fast, what="test")
+    return run_steps(steps, fail_fast=args.fail_fast, what="test", streams=args.streams)
 
 
 def command_lint(args: argparse.Namespace) -> int:
@@ -528,6 +587,13 @@ def parser() -> argparse.ArgumentParser:
     )
     test.add_argument("--recreate", action="store_true", help="rebuild .venv-dev first")
     test.add_argument(
+        "--streams",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="2 (default): the Debian legs run beside the host steps; 1: one by one",
+    )
+    test.add_argument(
         "--no-matrix",
         action="store_true",
         help="skip the smoke runs on the other Poetry and Python versions",
@@ -548,7 +614,7 @@ def parser() -> argparse.ArgumentParser:
     one = commands.add_parser("leg", help="one leg of the test matrix")
     one.add_argument("--poetry", required=True)
     one.add_argument("--python", required=True, help="3.X or an interpreter's path")
-    one.add_argument("--subset", choices=("full", SMOKE), default=SMOKE)
+    one.add_argument("--subset", choices=tuple(SUBSETS), default=SMOKE)
     commands.add_parser(
         "pin",
         help="resolve each leg's Poetry closure today and write requirements/constraints/",
