@@ -54,9 +54,15 @@ _PYTHON = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 _PLUGIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(?:==(\S+))?")
 
 
+#: The patch release ``--python X.Y`` stands for: an image's ``python:X.Y`` is
+#: its newest patch release, so markers and ``Requires-Python`` see a patch
+#: above every real one (``cryptography`` excludes 3.9.0 and 3.9.1, say).
+NEWEST_PATCH = 99
+
+
 @dataclass(frozen=True)
 class PythonTarget:
-    """The image's Python: ``X.Y`` (markers see ``X.Y.0``) or ``X.Y.Z``."""
+    """The image's Python: ``X.Y`` (its newest patch release) or ``X.Y.Z``."""
 
     major: int
     minor: int
@@ -68,12 +74,16 @@ class PythonTarget:
         return base if self.micro is None else f"{base}.{self.micro}"
 
     @property
+    def patch(self) -> int:
+        return NEWEST_PATCH if self.micro is None else self.micro
+
+    @property
     def full(self) -> str:
-        return f"{self.major}.{self.minor}.{self.micro or 0}"
+        return f"{self.major}.{self.minor}.{self.patch}"
 
     @property
     def info(self) -> tuple[int, int, int]:
-        return (self.major, self.minor, self.micro or 0)
+        return (self.major, self.minor, self.patch)
 
 
 def parse_python(text: str) -> PythonTarget:
@@ -237,10 +247,10 @@ class ResolvedClosure:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ResolvedClosure:
+    def from_json(cls, data: object) -> ResolvedClosure:
         """Raises ``ValueError`` (or ``KeyError``/``TypeError``) for anything
         but a file :meth:`to_json` wrote."""
-        if data.get("format") != CACHE_FORMAT:
+        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
             raise ValueError("another cache format")
         return cls(
             poetry=str(data["poetry"]),
