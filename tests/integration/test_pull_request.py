@@ -59,6 +59,7 @@ def _closure_cache(interp: Interpreter) -> Path:
 # --- --assume-shared ------------------------------------------------------------
 
 
+@pytest.mark.smoke
 def test_assume_shared_judges_an_isolated_poetry_as_the_image_would(
     isolated_poetry: Interpreter, projects: Projects
 ) -> None:
@@ -248,7 +249,45 @@ def test_poetry_version_gives_the_verdicts_of_that_poetry_in_the_image(
 # --- the cache and the offline case ------------------------------------------------
 
 
-def test_poetry_version_is_cached_for_a_day_and_offline_without_cache_is_exit_2(
+def _closure_files(interp: Interpreter) -> list[Path]:
+    return sorted((_closure_cache(interp) / "env-audit" / "closures").glob("*.json"))
+
+
+@pytest.mark.smoke
+def test_poetry_version_resolves_once_then_judges_from_its_cache_offline(
+    isolated_poetry: Interpreter,
+    projects: Projects,
+    local_index: str,
+    poetry_version: str,
+) -> None:
+    """On every matrix Poetry: the solver, the MockEnv and the installed
+    repository seams, then the cache."""
+    project = projects.locked("downgrade-breaks", isolated_poetry)
+    args = ["--poetry", poetry_version, "--index-url", local_index, "--format", "json"]
+
+    first = run_audit(isolated_poetry, project, *args)
+    assert first.code == 1, first.describe()
+    report = first.report()
+    assert report["assumed_shared"] is True
+    assert report["assumed"]["cached"] is False
+    assert report["assumed"]["sources"] == [local_index.rstrip("/")]
+    closure = {p["package"].lower(): p["version"] for p in report["assumed"]["closure"]}
+    assert closure["poetry"] == poetry_version
+    finding = the_finding(report, "packaging")
+    assert (finding["verdict"], finding["planned"]) == ("breaks", "23.0")
+    assert finding["current"] == closure["packaging"]
+    assert len(_closure_files(isolated_poetry)) == 1
+
+    with closed_port() as port:
+        again = run_audit(isolated_poetry, project, *args, extra_env=offline_env(port))
+    assert again.code == 1, again.describe()
+    cached = again.report()
+    assert cached["assumed"]["cached"] is True
+    assert cached["assumed"]["closure"] == report["assumed"]["closure"]
+    assert cached["findings"] == report["findings"]
+
+
+def test_offline_without_a_fresh_cache_is_exit_2_in_one_line(
     isolated_poetry: Interpreter,
     projects: Projects,
     local_index: str,
@@ -256,31 +295,16 @@ def test_poetry_version_is_cached_for_a_day_and_offline_without_cache_is_exit_2(
 ) -> None:
     project = projects.locked("downgrade-breaks", isolated_poetry)
     args = ["--poetry", poetry_version, "--index-url", local_index, "--format", "json"]
-
     first = run_audit(isolated_poetry, project, *args)
     assert first.code == 1, first.describe()
-    report = first.report()
-    assert report["assumed"]["cached"] is False
-    assert report["assumed"]["sources"] == [local_index.rstrip("/")]
-    assert the_finding(report, "packaging")["verdict"] == "breaks"
-    cache_files = list(
-        (_closure_cache(isolated_poetry) / "env-audit" / "closures").glob("*.json")
-    )
-    assert len(cache_files) == 1
+    (cache_file,) = _closure_files(isolated_poetry)
 
     with closed_port() as port:
         offline = offline_env(port)
-        again = run_audit(isolated_poetry, project, *args, extra_env=offline)
-        assert again.code == 1, again.describe()
-        cached = again.report()
-        assert cached["assumed"]["cached"] is True
-        assert cached["assumed"]["closure"] == report["assumed"]["closure"]
-        assert cached["findings"] == report["findings"]
-
         # A day later the cache is not used: offline, that is exit 2.
-        data = json.loads(cache_files[0].read_text())
+        data = json.loads(cache_file.read_text())
         data["resolved_at"] = time.time() - 24 * 3600 - 60
-        cache_files[0].write_text(json.dumps(data))
+        cache_file.write_text(json.dumps(data))
         stale = run_audit(isolated_poetry, project, *args, extra_env=offline)
         assert stale.code == 2, stale.describe()
         assert stale.stdout == ""
@@ -295,4 +319,6 @@ def test_poetry_version_is_cached_for_a_day_and_offline_without_cache_is_exit_2(
         shutil.rmtree(_closure_cache(isolated_poetry) / "env-audit")
         none = run_audit(isolated_poetry, project, *args, extra_env=offline)
         assert none.code == 2, none.describe()
+        assert none.stdout == ""
         assert len(none.stderr.strip().splitlines()) == 1, none.describe()
+        assert "cannot resolve Poetry" in none.stderr
