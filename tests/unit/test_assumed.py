@@ -437,3 +437,75 @@ def test_assumed_describe_forms() -> None:
     text = cached.describe()
     assert "with poetry-plugin-export makes" in text
     assert "cached from the project's sources" in text
+
+
+# --- the command's options ----------------------------------------------------------
+
+
+def _plain_report() -> object:
+    from unit.factories import poetry_env
+    from unit.factories import target
+
+    return assess(
+        poetry=poetry_env([]),
+        target=target(shared=False),
+        changes=[],
+        policy=default_policy(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ("", None),
+        ("--assume-shared", Assumption()),
+        (
+            "--poetry 1.8.5 --python 3.11 --with-plugin a --with-plugin b==2"
+            " --index-url http://127.0.0.1:9/simple/",
+            Assumption(
+                poetry="1.8.5",
+                python=PythonTarget(3, 11),
+                index_url="http://127.0.0.1:9/simple/",
+                plugins=(PluginSpec("a"), PluginSpec("b", "2")),
+            ),
+        ),
+    ],
+)
+def test_command_passes_the_assumption(
+    env_audit_command: object,
+    monkeypatch: pytest.MonkeyPatch,
+    args: str,
+    expected: Assumption | None,
+) -> None:
+    import poetry_env_audit.assumed as assumed_module
+
+    seen: list[Assumption | None] = []
+    original = assumed_module.assumption_from_options
+
+    def spy(**kwargs: object) -> Assumption | None:
+        found = original(**kwargs)  # type: ignore[arg-type]
+        seen.append(found)
+        return found
+
+    monkeypatch.setattr(assumed_module, "assumption_from_options", spy)
+    code, _, err = env_audit_command(_plain_report(), args)  # type: ignore[operator]
+    assert code == 0, err
+    assert seen == [expected]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("--python 3.11", "--python needs --poetry VERSION"),
+        ("--poetry 1.8.5 --python three", "--python 'three'"),
+        ("--poetry 1.8.5 --with-plugin 'x>=1'", "--with-plugin 'x>=1'"),
+    ],
+)
+def test_command_refuses_bad_assumptions_in_one_line(
+    env_audit_command: object, args: str, message: str
+) -> None:
+    code, out, err = env_audit_command(_plain_report(), args)  # type: ignore[operator]
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err
