@@ -272,6 +272,8 @@ def test_basis_of_an_image_the_project_excludes(tmp_path: Path) -> None:
             assumption,
             now=NOW,
         )
+    # Refused before resolving: nothing was cached.
+    assert not (tmp_path / "env-audit").exists()
 
 
 def test_basis_of_an_image_defaults_to_this_python(tmp_path: Path) -> None:

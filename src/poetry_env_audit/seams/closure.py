@@ -104,9 +104,10 @@ def assumed_basis(
         python,
         image_machine(platform.machine(), platform.system()),
     )
-    closure = image_closure(poetry, assumption, python, markers, now=now)
     env = image_env(python, markers)
+    # Refused in Poetry's words before anything is resolved.
     check_python(poetry, env, create=False)
+    closure = image_closure(poetry, assumption, python, markers, now=now)
     image = image_environment(closure, string_markers(markers))
     return Basis(
         poetry=image,
