@@ -165,6 +165,12 @@ def lint_steps() -> list[Step]:
             ],
             {},
         ),
+        # action.yml: actionlint on its steps as a workflow, zizmor on the file.
+        (
+            "action",
+            [str(venv_bin("python")), str(REPO / "scripts" / "check_action.py")],
+            {},
+        ),
         (
             "build",
             [str(venv_bin("python")), str(REPO / "scripts" / "dev.py"), "dist"],

@@ -8,7 +8,9 @@ the lock, or the operations Poetry is about to execute).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
+from typing import Any
 from typing import Callable
 
 from packaging.utils import canonicalize_name
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from cleo.io.io import IO
     from poetry.poetry import Poetry
 
+    from poetry_env_audit.assumed import Assumption
     from poetry_env_audit.findings import Finding
     from poetry_env_audit.findings import Holder
     from poetry_env_audit.findings import Remedy
@@ -248,9 +251,19 @@ def assess(
 
 
 def audit_project(
-    poetry: Poetry, io: IO, options: AuditOptions, policy: Policy
+    poetry: Poetry,
+    io: IO,
+    options: AuditOptions,
+    policy: Policy,
+    assumption: Assumption | None = None,
 ) -> Report:
-    """``poetry env-audit``: predict what installing the lock would do, and judge it."""
+    """``poetry env-audit``: predict what installing the lock would do, and judge it.
+
+    With an ``assumption`` (``--assume-shared``, ``--poetry``) the Poetry
+    judged against, the environment planned on and what it holds come from
+    :func:`~poetry_env_audit.seams.closure.assumed_basis` instead of the real
+    setup; the engine is the same.
+    """
     from poetry_env_audit.poetry_env import inspect_poetry_environment
     from poetry_env_audit.seams.environment import find_target
     from poetry_env_audit.seams.plan import LockedPackages
@@ -263,7 +276,20 @@ def audit_project(
 
     own = inspect_poetry_environment()
     check_lock(poetry)
-    env, target = find_target(poetry, io, own.import_paths)
+    installed: Any = None
+    basis = None
+    if assumption is None:
+        env, target = find_target(poetry, io, own.import_paths)
+    else:
+        from poetry_env_audit.seams.closure import assumed_basis
+
+        basis = assumed_basis(poetry, own, assumption)
+        own, env, target, installed = (
+            basis.poetry,
+            basis.env,
+            basis.target,
+            basis.installed,
+        )
     locked = LockedPackages(poetry)
     changes: list[PlannedChange] = []
     check: InstallCheck | None = None
@@ -281,6 +307,7 @@ def audit_project(
                 extras=options.extras,
                 sync=sync,
                 all_extras=all_extras,
+                installed=installed,
             )
 
         changes = planned(options.sync)
@@ -299,7 +326,7 @@ def audit_project(
     def holders_for(name: str, specifier: str) -> Sequence[Holder]:
         return project_holders(poetry, name, specifier, locked)
 
-    return assess(
+    report = assess(
         poetry=own,
         target=target,
         changes=changes,
@@ -310,3 +337,4 @@ def audit_project(
         install_check=check,
         flags=options.flags,
     )
+    return report if basis is None else replace(report, assumed=basis.assumed)

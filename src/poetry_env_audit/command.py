@@ -28,6 +28,9 @@ class EnvAuditCommand(GroupCommand):
     help = (
         "Compares what <c1>poetry install</c1> would change in the target environment"
         " with the packages Poetry and its plugins need, without changing anything.\n\n"
+        "With <c1>--assume-shared</c1> or <c1>--poetry VERSION</c1> it judges the lock"
+        " as a deploy image would see it (Poetry pip-installed next to the project),"
+        " for pull requests and pre-commit.\n\n"
         "Exit codes: 0 nothing would be blocked, 1 at least one change would be blocked,"
         " 2 the audit could not run."
     )
@@ -61,6 +64,40 @@ class EnvAuditCommand(GroupCommand):
             "Also write the JSON report to this file (for CI to archive).",
             flag=False,
         ),
+        option(
+            "assume-shared",
+            None,
+            "Judge the lock as if Poetry shared the target environment (the image"
+            " recipe: Poetry pip-installed, <c1>virtualenvs.create false</c1>),"
+            " whatever the real setup.",
+        ),
+        option(
+            "poetry",
+            None,
+            "Judge against the environment <c1>pip install poetry==VERSION</c1>"
+            " would make today (implies --assume-shared).",
+            flag=False,
+        ),
+        option(
+            "python",
+            None,
+            "With --poetry: the image's Python, X.Y or X.Y.Z (default: this one's).",
+            flag=False,
+        ),
+        option(
+            "index-url",
+            None,
+            "With --poetry: resolve Poetry's closure from this simple index"
+            " (default: the project's sources).",
+            flag=False,
+        ),
+        option(
+            "with-plugin",
+            None,
+            "With --poetry: a plugin the image installs, NAME or NAME==VERSION.",
+            flag=False,
+            multiple=True,
+        ),
     ]
 
     def handle(self) -> int:
@@ -88,6 +125,7 @@ class EnvAuditCommand(GroupCommand):
 
     def _handle(self) -> int:
         from poetry_env_audit import ci
+        from poetry_env_audit.assumed import assumption_from_options
         from poetry_env_audit.audit import AuditOptions
         from poetry_env_audit.audit import audit_project
         from poetry_env_audit.errors import AuditError
@@ -105,6 +143,13 @@ class EnvAuditCommand(GroupCommand):
             )
         if self.option("extras") and self.option("all-extras"):
             raise AuditError("--extras and --all-extras cannot be used together.")
+        assumption = assumption_from_options(
+            assume_shared=bool(self.option("assume-shared")),
+            poetry=_text(self.option("poetry")),
+            python=_text(self.option("python")),
+            index_url=_text(self.option("index-url")),
+            plugins=[str(p) for p in self.option("with-plugin") or []],
+        )
         poetry = load_poetry(self)
         policy = load_policy(project_table(poetry), os.environ)  # type: ignore[arg-type]
         extras: list[str] = []
@@ -119,7 +164,7 @@ class EnvAuditCommand(GroupCommand):
             sync=bool(self.option("sync")),
             flags=install_flags(self.io),
         )
-        report = audit_project(poetry, self.io, options, policy)
+        report = audit_project(poetry, self.io, options, policy, assumption)
         self._write(report, ci.choose_format(fmt, policy.ci_output, os.environ), poetry)
         return report.exit_code
 
@@ -138,3 +183,7 @@ class EnvAuditCommand(GroupCommand):
         lock_path, lock_lines = ci.lock_lines_for(fmt, lock, os.environ)
         chunks = compose(report, fmt, lock_path=lock_path, lock_lines=lock_lines)
         write_chunks(self.io, chunks, stderr=False)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

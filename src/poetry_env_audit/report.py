@@ -9,6 +9,7 @@ from poetry_env_audit.policy import PolicyAction
 from poetry_env_audit.values import StrEnum
 
 if TYPE_CHECKING:
+    from poetry_env_audit.assumed import Assumed
     from poetry_env_audit.findings import EnvFinding
     from poetry_env_audit.findings import Finding
     from poetry_env_audit.plan import PlannedChange
@@ -38,6 +39,8 @@ class Report:
     findings: tuple[Finding, ...]
     environment: tuple[EnvFinding, ...]
     verdict: RunVerdict
+    #: What was assumed instead of looked at (``--assume-shared``, ``--poetry``).
+    assumed: Assumed | None = None
 
     @property
     def exit_code(self) -> int:

@@ -108,6 +108,8 @@ def test_full_shape() -> None:
         "environment",
         "verdict",
         "exit_code",
+        "assumed_shared",
+        "assumed",
     ]
     assert data["poetry"]["plugins"] == ["poetry-plugin-x"]
     assert data["poetry"]["installation"] == "system"

@@ -50,6 +50,29 @@ def _env_finding(finding: EnvFinding) -> dict[str, Any]:
     }
 
 
+def _assumed(report: Report) -> dict[str, Any] | None:
+    """What the report was judged against instead of the real setup (``null``:
+    nothing was assumed)."""
+    assumed = report.assumed
+    if assumed is None:
+        return None
+    closure = assumed.closure
+    if closure is None:
+        return {"flags": assumed.flags, "poetry": None}
+    return {
+        "flags": assumed.flags,
+        "poetry": closure.poetry,
+        "python": closure.python,
+        "plugins": list(closure.plugins),
+        "sources": list(closure.sources),
+        "resolved_at": closure.resolved_at,
+        "cached": closure.cached,
+        "closure": [
+            {"package": p.display_name, "version": p.version} for p in closure.packages
+        ],
+    }
+
+
 def to_dict(report: Report) -> dict[str, Any]:
     poetry = report.poetry
     target = report.target
@@ -100,6 +123,8 @@ def to_dict(report: Report) -> dict[str, Any]:
         "environment": [_env_finding(e) for e in report.environment],
         "verdict": report.verdict.value,
         "exit_code": report.exit_code,
+        "assumed_shared": report.assumed is not None,
+        "assumed": _assumed(report),
     }
 
 

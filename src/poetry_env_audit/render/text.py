@@ -66,6 +66,15 @@ def safe_name(name: str) -> str:
 
 
 def header(report: Report) -> str:
+    """The first line; with an assumption, the line that says what was assumed
+    comes first."""
+    first = _header(report)
+    if report.assumed is None:
+        return first
+    return f"<comment>{escape(_one_line(report.assumed.describe()))}</comment>\n{first}"
+
+
+def _header(report: Report) -> str:
     poetry, target = report.poetry, report.target
     where = escape(_one_line(target.path))
     why = escape(_one_line(target.reason))

@@ -17,6 +17,10 @@ plugins). The modules, by what they adapt:
     the loaded project: directory, ``[tool.poetry-env-audit]``, groups.
 ``command``
     the installing commands, as the guard sees one.
+``closure``
+    what ``env-audit --assume-shared`` / ``--poetry`` judge against: Poetry's
+    own ``Env``, or the image's closure from Poetry's ``Solver`` on a
+    ``MockEnv`` and an ``InstalledRepository`` of it.
 
 A seam that is missing at run time is noted in the command's
 :class:`Fallbacks` with what was done instead, and reported in one line.
@@ -128,6 +132,32 @@ SEAMS: tuple[Seam, ...] = (
     Seam(
         "ConsoleCommandEvent.disable_command / ConsoleTerminateEvent.set_exit_code (cleo)",
         "refuse before the command runs",
+    ),
+    Seam(
+        "EnvManager.get_system_env(naive=True)",
+        "--assume-shared: Poetry's own environment is the target (what `poetry self`"
+        " installs into)",
+    ),
+    Seam(
+        "Installer(..., installed=InstalledRepository) + InstalledRepository()"
+        ".add_package(Package(name, version))",
+        "--poetry: the dry run compares the lock with the image's closure",
+    ),
+    Seam(
+        "MockEnv(version_info, python_implementation, platform, platform_machine,"
+        " os_name, marker_env)",
+        "--poetry: the image's Python for the solver, the dry run and the project's"
+        " python constraint",
+    ),
+    Seam(
+        "Solver(root, pool, [], [], io).use_environment(env), solve()"
+        ".calculate_operations(with_uninstalls=False)",
+        "--poetry: pip install poetry==VERSION's closure, resolved by Poetry",
+    ),
+    Seam(
+        "LegacyRepository(name, url, config=, disable_cache=), RepositoryPool("
+        "repositories=), pool.repositories[].url, Config.get('cache-dir')",
+        "--poetry: --index-url or the project's sources, and the cache's key and place",
     ),
 )
 

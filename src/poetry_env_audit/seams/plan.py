@@ -144,9 +144,12 @@ def plan_operations(
     groups: Iterable[str] | None,
     extras: Sequence[str],
     sync: bool,
+    installed: Any = None,
 ) -> list[Operation]:
     """Ask Poetry's Installer what ``poetry install`` would execute (a dry run).
 
+    ``installed`` (an ``InstalledRepository``) stands for what ``env`` holds
+    (an assumed image); by default Poetry reads it from ``env``.
     Raises :class:`AuditError` for a stale lock (:func:`check_fresh`).
     """
     from cleo.io.null_io import NullIO
@@ -161,6 +164,7 @@ def plan_operations(
         poetry.locker,
         poetry.pool,
         _FromLockMarkers(poetry.config),  # type: ignore[arg-type]
+        installed=installed,
         executor=recorder,  # type: ignore[arg-type]
     )
     installer.dry_run(True)
@@ -191,10 +195,13 @@ def planned_changes(
     extras: Sequence[str],
     sync: bool,
     all_extras: bool = False,
+    installed: Any = None,
 ) -> list[PlannedChange]:
     """What ``poetry install`` with these options would change (a dry run)."""
     wanted = [str(e) for e in poetry.package.extras] if all_extras else list(extras)
-    operations = plan_operations(poetry, env, groups=groups, extras=wanted, sync=sync)
+    operations = plan_operations(
+        poetry, env, groups=groups, extras=wanted, sync=sync, installed=installed
+    )
     return operations_to_changes(operations, locked)
 
 
