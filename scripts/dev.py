@@ -419,9 +419,16 @@ def ensure_chroot_dev_venv(
 # --- pin and drift -----------------------------------------------------------------
 
 
+#: Pinned closures no leg runs Poetry on: the image `env-audit --poetry 1.8.5
+#: --python 3.11` is compared with (tests/integration/test_pull_request.py).
+IMAGES: tuple[tuple[str, str], ...] = (("1.8.5", "3.11"),)
+
+
 def all_legs() -> list[tuple[str, str]]:
-    """(Poetry, Python minor) of every leg of `test`."""
-    return list(dict.fromkeys([FULL, *((p, m) for p, m, _ in MATRIX)]))
+    """(Poetry, Python minor) of every leg of `test`, and of the images the
+    tests build besides."""
+    legs = [FULL, *((p, m) for p, m, _ in MATRIX), *IMAGES]
+    return list(dict.fromkeys(legs))
 
 
 def command_pin(_: argparse.Namespace) -> int:
