@@ -129,7 +129,9 @@ def _install_check(
     derived = command.synchronising and plain_install_is_sync_without_removals(
         command.poetry, reresolve=command.reresolves
     )
-    return install_check(plain_install(changes, planned, derived), own, target)
+    return install_check(
+        plain_install(changes, planned, derived), own, target, locked.names
+    )
 
 
 def touched_closure(
