@@ -379,3 +379,49 @@ def test_when_a_plain_install_is_the_sync_plan_without_removals(
     monkeypatch.setattr(seams, "poetry_version", lambda: version)
     got = plain_install_is_sync_without_removals(Poetry(), reresolve=reresolve)  # type: ignore[arg-type]
     assert got is expected
+
+
+def test_the_lock_poetry_read_is_reused_until_the_file_changes(
+    tmp_path: Path,
+) -> None:
+    """LockedPackages takes the repository Poetry's own read returned (one
+    parse of the lock per command) while the lock file is the same; a lock
+    written since (``add``, ``update``) is read again."""
+    import os
+
+    from poetry_env_audit.seams.plan import LockedPackages
+
+    lock = tmp_path / "poetry.lock"
+    lock.write_text(LOCK_2_1)
+    project = _LockedProject(lock)
+    reads: list[int] = []
+    original = project.locker.locked_repository
+
+    def counted() -> object:
+        reads.append(1)
+        return original()
+
+    project.locker.locked_repository = counted  # type: ignore[method-assign,assignment]
+    first = LockedPackages(project)  # type: ignore[arg-type]
+    poetrys = project.locker.locked_repository()  # Poetry's own read, watched
+    assert len(reads) == 1
+    assert any(first.find("anyio", "4.6.0") is p for p in poetrys.packages)
+    assert len(reads) == 1  # reused, not parsed again
+    assert first.names() >= {"anyio", "idna"}
+
+    stat = lock.stat()
+    os.utime(lock, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    second = LockedPackages(project)  # type: ignore[arg-type]
+    assert second.find("anyio", "4.6.0") is not None
+    assert len(reads) == 2  # the file changed: read again
+
+
+def test_watching_a_poetry_without_a_locker_is_harmless() -> None:
+    from poetry_env_audit.seams.plan import LockedPackages
+    from poetry_env_audit.seams.plan import watch_locked_repository
+
+    class NoLocker:
+        pass
+
+    watch_locked_repository(NoLocker())  # type: ignore[arg-type]
+    assert LockedPackages(NoLocker()).packages() == []  # type: ignore[arg-type]
