@@ -12,10 +12,8 @@ from __future__ import annotations
 # 2.0: poetry-1.8.lock).  The projects' source URL is fixed
 # (FIXED_INDEX_URL): the tests only plan from these locks (env-audit, dry
 # runs), which never reach an index, and the content hash stays valid.
-import os
 import re
 import shutil
-import subprocess
 from typing import TYPE_CHECKING
 
 from harness.poetry import describe
@@ -51,17 +49,6 @@ FIXED_INDEX_URL = "http://127.0.0.1:9/simple/"
 LOCK_FILES = {"2.1": ("poetry.lock", "2.5.1"), "2.0": ("poetry-1.8.lock", "1.8.5")}
 GIT_URL_PLACEHOLDER = "@GIT_URL@"
 INDEX_PLACEHOLDER = "@INDEX_URL@"
-#: Fixed identity and dates: the git dependency's commit is the same every time.
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "poetry-env-audit tests",
-    "GIT_AUTHOR_EMAIL": "tests@invalid",
-    "GIT_COMMITTER_NAME": "poetry-env-audit tests",
-    "GIT_COMMITTER_EMAIL": "tests@invalid",
-    "GIT_AUTHOR_DATE": "2024-02-01T00:00:00+00:00",
-    "GIT_COMMITTER_DATE": "2024-02-01T00:00:00+00:00",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-}
 
 
 def pins() -> list[str]:
@@ -111,17 +98,31 @@ def copy_project(name: str, dest: Path, lock_format: str) -> Path:
     return dest
 
 
-def make_git_repository(dest: Path) -> str:
+# Run by the interpreter under test: its Poetry's own git library (dulwich)
+# makes the repository, so no git program is needed (the Debian root has none).
+_GIT_SCRIPT = """\
+import sys
+from dulwich import porcelain
+from dulwich.repo import Repo
+
+repo = Repo.init(sys.argv[1])
+repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
+porcelain.add(repo, [sys.argv[1] + "/" + name for name in sys.argv[2:]])
+who = b"poetry-env-audit tests <tests@invalid>"
+porcelain.commit(repo, message=b"gitdep 0.3.0", author=who, committer=who)
+"""
+
+
+def make_git_repository(interp: Interpreter, dest: Path) -> str:
     """A git repository of ``fixtures/realworld/gitdep`` at *dest* (one
-    commit, fixed identity and date); returns its ``file://`` URL."""
+    commit on ``main``, made with dulwich by *interp*); its ``file://`` URL."""
     shutil.copytree(REALWORLD_DIR / GIT_PACKAGE, dest)
-    env = {**os.environ, **GIT_ENV}
-    for command in (
-        ["init", "--quiet", "--initial-branch=main"],
-        ["add", "--all"],
-        ["commit", "--quiet", "--message", "gitdep 0.3.0"],
-    ):
-        subprocess.run(["git", *command], cwd=dest, env=env, check=True)
+    files = sorted(
+        p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()
+    )
+    result = run_python(interp, ["-c", _GIT_SCRIPT, str(dest), *files], cwd=dest)
+    if result.returncode != 0:
+        raise RuntimeError(f"making the git repository: {describe(result)}")
     return dest.resolve().as_uri()
 
 
