@@ -68,6 +68,11 @@ SEAMS: tuple[Seam, ...] = (
         "reading the plan",
     ),
     Seam(
+        "Locker.locked_repository() (an instance attribute over it) + Locker.lock",
+        "Poetry's own read of the lock, kept for the plan's requirements while the"
+        " file is unchanged: one parse per command",
+    ),
+    Seam(
         "Package.requires + Dependency.to_pep_508()",
         "requirements of a planned version, from the lock",
     ),
