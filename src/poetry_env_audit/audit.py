@@ -20,6 +20,7 @@ from poetry_env_audit.findings import Verdict
 from poetry_env_audit.findings import evaluate
 from poetry_env_audit.findings import with_policy
 from poetry_env_audit.plan import Action
+from poetry_env_audit.plan import reach_from
 from poetry_env_audit.policy import SEVERITY
 from poetry_env_audit.policy import PolicyAction
 from poetry_env_audit.report import Report
@@ -296,6 +297,9 @@ def audit_project(
     else:
         found = env
 
+        # Only what can reach Poetry's closure needs its requirements read.
+        reach = reach_from(own.roots, {n: d.requires for n, d in own.index.items()})
+
         def planned(sync: bool, all_extras: bool = False) -> list[PlannedChange]:
             return planned_changes(
                 poetry,
@@ -305,6 +309,7 @@ def audit_project(
                 extras=options.extras,
                 sync=sync,
                 all_extras=all_extras,
+                reach=reach,
             )
 
         changes = planned(options.sync)
