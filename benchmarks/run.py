@@ -20,6 +20,9 @@ next to the figures.
   ``poetry sync --dry-run`` / ``poetry --no-plugins sync --dry-run`` in a
   shared environment (the sync would remove Poetry: every removal is judged
   and its remedy checked).
+- ``webapp`` and ``webapp-sync``: the same on fixtures/realworld/webapp, a
+  real-world-shaped lock of 262 packages (Django, FastAPI, Celery, boto3,
+  pandas and a dev group), against Poetry's own ``--no-plugins`` dry runs.
 - ``serialise``: a fresh install of 40 packages, 3 of them Poetry's own changed
   in place, in a shared environment: (a) parallel without the plugin, (b) with
   the plugin serialising Poetry's 3, (c) ``installer.parallel = false``.
@@ -45,6 +48,8 @@ from harness.interpreters import python_info
 from harness.interpreters import resolve_base_python
 from harness.poetry import describe
 from harness.poetry import run_poetry
+from harness.poetry import sync_args
+from harness.realworld import copy_project
 from harness.session import PYTHON_ENV
 from harness.session import Harness
 from harness.session import discard
@@ -64,6 +69,8 @@ POETRY = os.environ.get("POETRY_ENV_AUDIT_BENCH_POETRY", "2.5.1")
 #: Poetry's specifiers, below the newest that Poetry brings).
 POETRY_PINS = ["shellingham==1.5.3", "pkginfo==1.12.0", "tomlkit==0.13.2"]
 SYNTHETIC = "bench"
+#: Locked packages of fixtures/realworld/webapp.
+WEBAPP = 262
 #: Real pure-Python projects outside Poetry's closure, for a realistic fresh
 #: install (their own dependencies come along); fetched once with pip download.
 REAL = [
@@ -255,6 +262,50 @@ class Bench:
             },
         )
 
+    def webapp(self, interp: Interpreter) -> Path:
+        """fixtures/realworld/webapp with the lock this Poetry writes (2.1 on
+        2.x, 2.0 on 1.8): planned from, never installed (no index needed)."""
+        self.count += 1
+        dest = self.scratch / f"c{self.count}-webapp"
+        return copy_project("webapp", dest, "2.0" if interp.poetry_major < 2 else "2.1")
+
+    def realworld(self) -> Result:
+        interp = self.interpreter("system", plugin=True)
+        copy = self.webapp(interp)
+        dry = ["--no-plugins", "install", "--dry-run"]
+        return self.rounds_of(
+            Result(
+                f"env-audit vs install --dry-run, web app lock ({WEBAPP} packages)",
+                ["env-audit", "dry-run", "start-up"],
+                target="<= 0.8 beyond start-up",
+            ),
+            {
+                "env-audit": lambda: self.timed(interp, ["env-audit"], copy, ok=(0, 1)),
+                "dry-run": lambda: self.timed(interp, dry, copy),
+                "start-up": lambda: self.timed(interp, ["--version"], copy),
+            },
+        )
+
+    def realworld_sync(self) -> Result:
+        interp = self.interpreter("system", plugin=True)
+        copy = self.webapp(interp)
+        dry = [*sync_args(interp), "--dry-run"]
+        return self.rounds_of(
+            Result(
+                f"sync: env-audit --sync and guarded sync --dry-run, web app lock"
+                f" ({WEBAPP} packages)",
+                ["env-audit --sync", "guarded", "unguarded"],
+                target="<= 1.1",
+            ),
+            {
+                "env-audit --sync": lambda: self.timed(
+                    interp, ["env-audit", "--sync"], copy, ok=(0, 1)
+                ),
+                "guarded": lambda: self.timed(interp, dry, copy),
+                "unguarded": lambda: self.timed(interp, ["--no-plugins", *dry], copy),
+            },
+        )
+
     def serialise(self, *, real: bool = False) -> Result:
         if real:
             deps = dict(pin.split("==") for pin in REAL)
@@ -402,6 +453,8 @@ ALL = (
     "noop-shared",
     "audit-300",
     "sync-300",
+    "webapp",
+    "webapp-sync",
     "serialise",
     "serialise-real",
 )
@@ -446,6 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "noop-shared": lambda: bench.noop("system"),
                 "audit-300": bench.audit,
                 "sync-300": bench.sync,
+                "webapp": bench.realworld,
+                "webapp-sync": bench.realworld_sync,
                 "serialise": bench.serialise,
                 "serialise-real": lambda: bench.serialise(real=True),
             }

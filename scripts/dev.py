@@ -485,6 +485,21 @@ def command_drift(_: argparse.Namespace) -> int:
     return subprocess.run(run, cwd=REPO, env=env, check=False).returncode
 
 
+def command_realworld_lock(_: argparse.Namespace) -> int:
+    """Rewrite the committed locks of fixtures/realworld/ (both formats),
+    locked against a local index holding exactly fixtures/realworld/pins.txt."""
+    python = ensure_dev_venv(recreate=False)
+    harness_path()
+    from harness.realworld import regenerate
+    from harness.session import Harness
+
+    versions = ["2.5.1", "1.8.5"]
+    with Harness.session(build_python=python, poetry_versions=versions) as harness:
+        for path in regenerate(harness):
+            print(f"dev.py realworld-lock: wrote {path.relative_to(REPO)}")
+    return 0
+
+
 def make_chroot_base(
     merged: Path, debian_python: str, prefix: str, env: dict[str, str]
 ) -> bool:
@@ -638,6 +653,10 @@ def parser() -> argparse.ArgumentParser:
         help="report how env-audit verdicts move at the newest releases (never fails)",
     )
     commands.add_parser(
+        "realworld-lock",
+        help="re-lock fixtures/realworld/ (formats 2.1 and 2.0) against its pins",
+    )
+    commands.add_parser(
         "dist", help="python -m build into dist/, then twine check (a step of `test`)"
     )
     commands.add_parser(
@@ -679,6 +698,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command_pin_here(args)
     if args.command == "drift":
         return command_drift(args)
+    if args.command == "realworld-lock":
+        return command_realworld_lock(args)
     return command_demo(args)
 
 

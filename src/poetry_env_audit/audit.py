@@ -22,12 +22,14 @@ from poetry_env_audit.findings import Verdict
 from poetry_env_audit.findings import evaluate
 from poetry_env_audit.findings import with_policy
 from poetry_env_audit.plan import Action
+from poetry_env_audit.plan import reach_from
 from poetry_env_audit.policy import SEVERITY
 from poetry_env_audit.policy import PolicyAction
 from poetry_env_audit.report import Report
 from poetry_env_audit.report import RunVerdict
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from collections.abc import Iterable
     from collections.abc import Sequence
 
@@ -168,15 +170,38 @@ def install_check(
     planned: Callable[[bool], Sequence[PlannedChange]],
     poetry: PoetryEnvironment,
     target: TargetEnvironment,
+    locked_names: Callable[[], Collection[str]] | None = None,
 ) -> InstallCheck:
     """An :data:`InstallCheck` over ``planned(all_extras)``, the changes of an
-    install without synchronising as Poetry would plan it."""
+    install without synchronising as Poetry would plan it.
+
+    With ``locked_names`` (the lock's package names) the plan with every extra
+    is not made when the plain one already breaks a requirement of a package
+    the lock does not have: every extra only adds installs from the same lock,
+    so that version change and that requirer are in it too.
+    """
+    hopeless: list[bool] = []
 
     def check(all_extras: bool) -> bool:
-        return not any(
-            f.verdict is Verdict.BREAKS
+        if all_extras and hopeless:
+            return False
+        broken = [
+            f
             for f in evaluate(poetry, target, planned(all_extras))
-        )
+            if f.verdict is Verdict.BREAKS
+        ]
+        if not all_extras and locked_names is not None:
+            names = locked_names()
+            hopeless.extend(
+                True
+                for f in broken
+                if f.action is not Action.REMOVE
+                and any(
+                    not r.satisfied and canonicalize_name(r.package) not in names
+                    for r in f.required_by
+                )
+            )
+        return not broken
 
     return check
 
@@ -298,6 +323,9 @@ def audit_project(
     else:
         found = env
 
+        # Only what can reach Poetry's closure needs its requirements read.
+        reach = reach_from(own.roots, {n: d.requires for n, d in own.index.items()})
+
         def planned(sync: bool, all_extras: bool = False) -> list[PlannedChange]:
             return planned_changes(
                 poetry,
@@ -308,6 +336,7 @@ def audit_project(
                 sync=sync,
                 all_extras=all_extras,
                 installed=installed,
+                reach=reach,
             )
 
         changes = planned(options.sync)
@@ -321,6 +350,7 @@ def audit_project(
             ),
             own,
             target,
+            locked.names,
         )
 
     def holders_for(name: str, specifier: str) -> Sequence[Holder]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from poetry_env_audit.audit import InstallCheck
     from poetry_env_audit.findings import Holder
     from poetry_env_audit.plan import PlannedChange
+    from poetry_env_audit.plan import Reach
     from poetry_env_audit.poetry_env import PoetryEnvironment
     from poetry_env_audit.policy import Policy
     from poetry_env_audit.report import Report
@@ -57,7 +58,8 @@ def decide(
     from poetry_env_audit.seams.plan import LockedPackages
 
     locked = LockedPackages(command.poetry)
-    changes = operations_to_changes(operations, locked)
+    # Names and versions first: no requirement is read unless there is a decision.
+    changes = operations_to_changes(operations, locked, _read_none)
     shared = policy.action("shared")
     if not changes and shared is not PolicyAction.BLOCK:
         if command.is_self or shared is not PolicyAction.WARN:
@@ -77,6 +79,10 @@ def decide(
     else:
         target = describe_project_env(command.poetry, env, import_paths)
     own = inspect_poetry_environment(import_paths)
+    from poetry_env_audit.plan import reach_from
+
+    reach = reach_from(own.roots, {n: d.requires for n, d in own.index.items()})
+    changes = operations_to_changes(operations, locked, reach)
 
     def holders_for(name: str, specifier: str) -> list[Holder]:
         if command.is_self:
@@ -94,7 +100,7 @@ def decide(
             command=command.retry_command(),
             install_check=None
             if command.is_self
-            else _install_check(command, own, target, locked, changes),
+            else _install_check(command, own, target, locked, changes, reach),
             flags=install_flags(command.io),
         )
     )
@@ -106,6 +112,7 @@ def _install_check(
     target: TargetEnvironment,
     locked: LockedPackages,
     changes: Sequence[PlannedChange],
+    reach: Reach,
 ) -> InstallCheck:
     """The engine's check of "install without synchronising" for this command."""
     from poetry_env_audit.audit import install_check
@@ -124,12 +131,21 @@ def _install_check(
             extras=extras,
             sync=False,
             all_extras=all_extras,
+            reach=reach,
         )
 
     derived = command.synchronising and plain_install_is_sync_without_removals(
         command.poetry, reresolve=command.reresolves
     )
-    return install_check(plain_install(changes, planned, derived), own, target)
+    return install_check(
+        plain_install(changes, planned, derived), own, target, locked.names
+    )
+
+
+def _read_none(changes: object, requirements: object) -> set[str]:
+    """A reach that reads no requirement (the changes' names and versions only)."""
+    del changes, requirements
+    return set()
 
 
 def touched_closure(

@@ -82,6 +82,7 @@ class InstallGuard:
                 self.refused = True
             elif policy.lock and not dry_run and lock_wanted(self.command, policy):
                 self.lock = take_lock(self.command, self.console, policy)
+            watch_lock(self.command)
         except EnvLockUnwritableError as error:
             # A read-only target: nothing can change there. Refused in
             # ``execute`` only if there turns out to be something to do.
@@ -270,6 +271,21 @@ def lock_wanted(command: InstallingCommand, policy: Policy) -> bool:
     from poetry_env_audit.target import real_dirs
 
     return command.shares_poetry_env(real_dirs(p for p in sys.path if p))
+
+
+def watch_lock(command: InstallingCommand) -> None:
+    """Where the decision will run (a target that shares Poetry's environment),
+    keep Poetry's own read of the lock for it: one parse of the lock, not two."""
+    if command.is_self:
+        return
+    import sys
+
+    from poetry_env_audit.target import real_dirs
+
+    if command.shares_poetry_env(real_dirs(p for p in sys.path if p)):
+        from poetry_env_audit.seams.plan import watch_locked_repository
+
+        watch_locked_repository(command.poetry)
 
 
 def take_lock(

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Callable
 
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
 from poetry_env_audit.values import StrEnum
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from collections.abc import Mapping
+    from collections.abc import Sequence
 
 
 class Action(StrEnum):
@@ -68,3 +76,48 @@ def _natural_key(version: str) -> tuple[tuple[int, int | str], ...]:
         (0, int(part)) if part.isdigit() else (1, part)
         for part in re.findall(r"\d+|[A-Za-z]+", version)
     )
+
+
+#: Given the planned changes (without requirements) and a reader of one
+#: change's requirements, the names of the changes whose requirements count.
+Reach = Callable[
+    ["Sequence[PlannedChange]", Callable[[str], "Sequence[str]"]], "set[str]"
+]
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def reach_from(roots: Iterable[str], installed: Mapping[str, Sequence[str]]) -> Reach:
+    """A :data:`Reach` for Poetry's closure after the plan: the planned
+    packages reachable from ``roots`` (Poetry and its plugins) through the
+    planned versions' requirements and the installed ones' (``installed``:
+    name -> requirements), every marker and extra taken (a superset). Only
+    those can become a requirement of Poetry's; the rest need none read."""
+    start = [canonicalize_name(r) for r in roots]
+
+    def reach(
+        changes: Sequence[PlannedChange], requirements: Callable[[str], Sequence[str]]
+    ) -> set[str]:
+        planned = {c.name: c for c in changes}
+        seen: set[str] = set()
+        wanted: set[str] = set()
+        queue = list(start)
+        while queue:
+            name = queue.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            change = planned.get(name)
+            if change is not None and change.action is Action.REMOVE:
+                continue
+            if change is not None:
+                wanted.add(name)
+                raws: Sequence[str] = requirements(name)
+            else:
+                raws = installed.get(name, ())
+            for raw in raws:
+                match = _REQUIREMENT_NAME.match(raw)
+                if match:
+                    queue.append(canonicalize_name(match.group(1)))
+        return wanted
+
+    return reach

@@ -459,6 +459,33 @@ def test_install_check_judges_the_planned_changes() -> None:
     assert (check(False), check(True)) == (False, True)
 
 
+@pytest.mark.parametrize(
+    ("locked", "asked"),
+    [
+        (frozenset({"requests"}), [False]),
+        (frozenset({"requests", "poetry"}), [False, True]),
+    ],
+    ids=["requirer-not-locked", "requirer-locked"],
+)
+def test_the_plan_with_every_extra_is_skipped_when_it_cannot_help(
+    locked: frozenset[str], asked: list[bool]
+) -> None:
+    """The plain install breaks Poetry's requirement on packaging with a
+    version the lock pins; every extra only adds installs from that lock, so
+    unless the lock can change the requirer (poetry) that plan breaks too."""
+    from poetry_env_audit.audit import install_check
+
+    planned: list[bool] = []
+
+    def plan(all_extras: bool) -> list[PlannedChange]:
+        planned.append(all_extras)
+        return [BREAKS]
+
+    check = install_check(plan, env(), target(), lambda: locked)
+    assert (check(False), check(True)) == (False, False)
+    assert planned == asked
+
+
 def test_a_derived_plain_install_is_the_sync_plan_without_removals() -> None:
     from poetry_env_audit.audit import plain_install
 

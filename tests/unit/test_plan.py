@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from poetry_env_audit.plan import Action
+from poetry_env_audit.plan import PlannedChange
 from poetry_env_audit.plan import classify
 
 
@@ -107,3 +108,55 @@ def test_constraint_allows_every_pep440_operator(
     from poetry_env_audit.seams.plan import constraint_allows
 
     assert constraint_allows(parse_constraint(constraint), specifier) is allows
+
+
+def _planned(name: str, action: Action = Action.DOWNGRADE) -> PlannedChange:
+    return PlannedChange(
+        name, name, action, "2.0", None if action is Action.REMOVE else "1.0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "lock", "wanted"),
+    [
+        # poetry -> a (installed) -> b (planned): b counts, c (unrelated) not
+        (["b", "c"], {}, {"b"}),
+        # a planned version's new requirement reaches another planned package
+        (["b", "d"], {"b": ["d>=1"]}, {"b", "d"}),
+        # through an extra or a marker: still followed (a superset)
+        (["b", "d"], {"b": ['d ; extra == "x"']}, {"b", "d"}),
+        # a planned version reaches an installed package that reaches a planned one
+        (["b", "d"], {"b": ["c"]}, {"b", "d"}),
+        (["poetry", "b"], {"poetry": []}, {"poetry"}),
+    ],
+    ids=[
+        "installed-path",
+        "new-requirement",
+        "extra",
+        "planned-chain",
+        "poetry-planned",
+    ],
+)
+def test_only_changes_that_can_reach_poetrys_closure_need_requirements(
+    changes: list[str], lock: dict[str, list[str]], wanted: set[str]
+) -> None:
+    from poetry_env_audit.plan import reach_from
+
+    installed = {"poetry": ["a>=1", "poetry-core"], "a": ["b<3"], "c": ["d"]}
+    read: list[str] = []
+
+    def requirements(name: str) -> list[str]:
+        read.append(name)
+        return lock.get(name, [])
+
+    reach = reach_from(["poetry"], installed)
+    assert reach([_planned(n) for n in changes], requirements) == wanted
+    assert set(read) == wanted
+
+
+def test_a_removed_package_is_not_followed() -> None:
+    from poetry_env_audit.plan import reach_from
+
+    reach = reach_from(["poetry"], {"poetry": ["a"], "a": ["b"]})
+    got = reach([_planned("a", Action.REMOVE), _planned("b")], lambda name: [])
+    assert got == set()

@@ -379,3 +379,118 @@ def test_when_a_plain_install_is_the_sync_plan_without_removals(
     monkeypatch.setattr(seams, "poetry_version", lambda: version)
     got = plain_install_is_sync_without_removals(Poetry(), reresolve=reresolve)  # type: ignore[arg-type]
     assert got is expected
+
+
+def test_the_lock_poetry_read_is_reused_until_the_file_changes(
+    tmp_path: Path,
+) -> None:
+    """LockedPackages takes the repository Poetry's own read returned (one
+    parse of the lock per command) while the lock file is the same; from a
+    lock written since (``add``, ``update``) it reads only the entries asked
+    for, anew."""
+    import os
+
+    from poetry_env_audit.seams.plan import LockedPackages
+
+    lock = tmp_path / "poetry.lock"
+    lock.write_text(LOCK_2_1)
+    project = _LockedProject(lock)
+    reads: list[int] = []
+    original = project.locker.locked_repository
+
+    def counted() -> object:
+        reads.append(1)
+        return original()
+
+    project.locker.locked_repository = counted  # type: ignore[method-assign,assignment]
+    first = LockedPackages(project)  # type: ignore[arg-type]
+    poetrys = project.locker.locked_repository()  # Poetry's own read, watched
+    assert len(reads) == 1
+    assert any(first.find("anyio", "4.6.0") is p for p in poetrys.packages)
+    assert len(reads) == 1  # reused, not parsed again
+    assert first.names() >= {"anyio", "idna"}
+
+    stat = lock.stat()
+    os.utime(lock, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    second = LockedPackages(project)  # type: ignore[arg-type]
+    anyio = second.find("anyio", "4.6.0")
+    assert anyio is not None
+    assert all(anyio is not p for p in poetrys.packages)  # read anew
+    assert {d.name for d in anyio.requires} >= {"idna", "sniffio"}
+    assert [p.name for p in second.requirers("idna")] == ["anyio"]
+    assert second.find("anyio", "9.9") is None
+    assert second.names() >= {"anyio", "idna"}
+    assert len(reads) == 1  # one entry read, not the whole lock again
+
+
+def test_watching_a_poetry_without_a_locker_is_harmless() -> None:
+    from poetry_env_audit.seams.plan import LockedPackages
+    from poetry_env_audit.seams.plan import watch_locked_repository
+
+    class NoLocker:
+        pass
+
+    watch_locked_repository(NoLocker())  # type: ignore[arg-type]
+    assert LockedPackages(NoLocker()).packages() == []  # type: ignore[arg-type]
+
+
+def test_only_the_reached_changes_get_their_requirements(tmp_path: Path) -> None:
+    """With a reach, the lock's entries of other planned packages are never read."""
+    from poetry.installation.operations import Install
+
+    from poetry_env_audit.seams.plan import LockedPackages
+    from poetry_env_audit.seams.plan import operations_to_changes
+
+    lock = tmp_path / "poetry.lock"
+    lock.write_text(LOCK_2_1)
+    project = _LockedProject(lock)
+    planned = {str(p.name): p for p in project.locker.locked_packages()}
+    ops = [Install(planned["anyio"]), Install(planned["idna"])]
+    asked: list[str] = []
+
+    def reach(changes: object, requirements: object) -> set[str]:
+        asked.append("reach")
+        return {"anyio"}
+
+    anyio, idna = operations_to_changes(ops, LockedPackages(project), reach)  # type: ignore[arg-type]
+    assert asked == ["reach"]
+    assert {Requirement(r).name for r in anyio.requires} >= {"idna", "sniffio"}
+    assert idna.requires == ()
+
+
+def test_poetry_plans_a_2_1_lock_from_the_names_only(tmp_path: Path) -> None:
+    """The names-only locker gives Poetry's Installer the locked packages
+    without dependencies, everything else as the Locker has it."""
+    from poetry_env_audit.seams.plan import _NamesOnlyLocker
+
+    lock = tmp_path / "poetry.lock"
+    lock.write_text(LOCK_2_1)
+    locker = _LockedProject(lock).locker
+    names_only = _NamesOnlyLocker(locker)
+    packages = names_only.locked_repository().packages
+    assert sorted(str(p.name) for p in packages) == ["anyio", "idna"]
+    assert all(not p.requires for p in packages)
+    assert names_only.is_locked_groups_and_markers() is True
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [(True, True), (False, False), (RuntimeError("unreadable"), False)],
+    ids=["2.1-lock", "older-lock", "unreadable"],
+)
+def test_plans_from_markers_only_with_a_readable_2_1_lock(
+    answer: object, expected: bool
+) -> None:
+    """Poetry 2.x (the dev environment's) with a 2.1 lock plans from its markers."""
+    from poetry_env_audit.seams.plan import plans_from_markers
+
+    class FakeLocker:
+        def is_locked_groups_and_markers(self) -> bool:
+            if isinstance(answer, Exception):
+                raise answer
+            return bool(answer)
+
+    class FakePoetry:
+        locker = FakeLocker()
+
+    assert plans_from_markers(FakePoetry()) is expected  # type: ignore[arg-type]

@@ -72,6 +72,18 @@ SEAMS: tuple[Seam, ...] = (
         "reading the plan",
     ),
     Seam(
+        "Locker.locked_repository() (an instance attribute over it) + Locker.lock",
+        "Poetry's own read of the lock, kept for the plan's requirements while the"
+        " file is unchanged: one parse per command",
+    ),
+    Seam(
+        "Locker.lock_data['package'] + Locker._get_locked_package(info, with_dependencies=)",
+        "env-audit: Poetry plans a 2.1 lock from its packages without dependencies"
+        " (Installer._do_install reads locked_repository() for the names only), and"
+        " only the planned packages that can reach Poetry's closure are read with theirs",
+        ("2.0.1", "2.2.1", "2.5.1"),
+    ),
+    Seam(
         "Package.requires + Dependency.to_pep_508()",
         "requirements of a planned version, from the lock",
     ),
