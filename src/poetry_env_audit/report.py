@@ -38,6 +38,11 @@ class Report:
     findings: tuple[Finding, ...]
     environment: tuple[EnvFinding, ...]
     verdict: RunVerdict
+    #: Ownership by file in ``poetry env-audit``: planned wheels whose files
+    #: were checked against Poetry's (from Poetry's cache or a local file),
+    #: and those that could not be without downloading or building.
+    wheels_checked: int = 0
+    wheels_unchecked: int = 0
 
     @property
     def exit_code(self) -> int:

@@ -106,9 +106,11 @@ def test_full_shape() -> None:
         "sync",
         "findings",
         "environment",
+        "wheels",
         "verdict",
         "exit_code",
     ]
+    assert data["wheels"] == {"checked": 0, "unchecked": 0}
     assert data["poetry"]["plugins"] == ["poetry-plugin-x"]
     assert data["poetry"]["installation"] == "system"
     assert data["poetry"]["isolated"] is False
