@@ -126,6 +126,14 @@ SEAMS: tuple[Seam, ...] = (
         " distributions before it is written",
     ),
     Seam(
+        "Executor._download(operation) (Executor._chooser + the artifact cache),"
+        " Executor._download_link(operation, Link), Executor._max_workers,"
+        " Executor.supports_fancy_output (instance attribute)",
+        "the planned wheels fetched before the first operation, as Poetry's own run"
+        " fetches them (into its cache): ownership by file is decided before any"
+        " file changes",
+    ),
+    Seam(
         "ConsoleCommandEvent.disable_command / ConsoleTerminateEvent.set_exit_code (cleo)",
         "refuse before the command runs",
     ),
