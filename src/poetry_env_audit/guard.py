@@ -24,6 +24,7 @@ from poetry_env_audit.policy import strict_requested
 from poetry_env_audit.seams.command import InstallingCommand
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from collections.abc import Sequence
     from pathlib import Path
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from poetry_env_audit.console import GuardConsole
     from poetry_env_audit.decision import Decision
     from poetry_env_audit.envlock import EnvironmentLock
+    from poetry_env_audit.ownership import Owner
     from poetry_env_audit.policy import Policy
     from poetry_env_audit.report import Report
     from poetry_env_audit.seams.executor import ExecutorHandle
@@ -137,13 +139,19 @@ class InstallGuard:
             self._say([notice], None)
         report = decision.report
         if report is not None and report.target.shared and not self.command.dry_run():
+            from poetry_env_audit.ownership import protected_files
+
+            protected: Mapping[str, Owner] = {}
             checked: frozenset[str] = frozenset()
             try:
-                report, checked = precheck_wheels(handle, ops, report, self.policy())
+                protected = protected_files(report.poetry, report.target.shared_dirs)
+                report, checked = precheck_wheels(
+                    handle, ops, report, self.policy(), protected
+                )
             except Exception as error:  # noqa: BLE001 - each wheel is still checked as it is written
                 if internal_error(self.command, self.console, error):
                     return 1
-            guard_wheels(handle, self.console, report, self.policy(), checked)
+            guard_wheels(handle, self.console, self.policy(), protected, checked)
         for seam, fallback in self.command.fallbacks.take():
             from poetry_env_audit.render import guard as messages
 
@@ -242,7 +250,11 @@ def _unverified_action(policy: Policy | None) -> PolicyAction:
 
 
 def precheck_wheels(
-    handle: ExecutorHandle, ops: Sequence[Operation], report: Report, policy: Policy
+    handle: ExecutorHandle,
+    ops: Sequence[Operation],
+    report: Report,
+    policy: Policy,
+    protected: Mapping[str, Owner],
 ) -> tuple[Report, frozenset[str]]:
     """Ownership by file before the first operation runs: the wheels of the
     planned installs (fetched as Poetry would, :meth:`ExecutorHandle.archives`)
@@ -254,9 +266,7 @@ def precheck_wheels(
     from poetry_env_audit.audit import with_overwrites
     from poetry_env_audit.ownership import collisions
     from poetry_env_audit.ownership import overwrites
-    from poetry_env_audit.ownership import protected_files
 
-    protected = protected_files(report.poetry, report.target.shared_dirs)
     if not protected:
         return report, frozenset()
     archives = handle.archives(ops)
@@ -276,8 +286,8 @@ def precheck_wheels(
 def guard_wheels(
     handle: ExecutorHandle,
     console: GuardConsole,
-    report: Report,
     policy: Policy,
+    protected: Mapping[str, Owner],
     checked: frozenset[str] = frozenset(),
 ) -> None:
     """As each wheel is written, those not checked before the first
@@ -288,10 +298,8 @@ def guard_wheels(
     bytes is ``changes``, which can no longer be serialised at that point:
     refused where ``changes`` blocks, else installed with a warning."""
     from poetry_env_audit.ownership import collisions
-    from poetry_env_audit.ownership import protected_files
     from poetry_env_audit.render import guard as messages
 
-    protected = protected_files(report.poetry, report.target.shared_dirs)
     if not protected:
         return
 
