@@ -372,3 +372,18 @@ def test_check_planned_reads_local_wheels_and_the_cache_never_a_directory(
     assert [o.wheel for o in result.overwrites] == ["tomlkit-shadow"]
     assert (result.checked, result.unchecked) == (2, 3)
     assert asked == [("leftpad", "1.0"), ("broken", "1.0"), ("missing", "1.0")]
+
+
+def test_an_overwrite_annotation_points_at_the_wheels_lock_entry() -> None:
+    from poetry_env_audit.render.annotations import annotations_of
+
+    owner = Owner("tomlkit", "tomlkit", "0.13.2", "/site")
+    over = Overwrite("tomlkit-shadow", "1.0", owner, ("tomlkit/__init__.py",), False)
+    rules = load_policy({"shared": "off"}, {})
+    base = assess(poetry=SHADOW_POETRY, target=target(), changes=[], policy=rules)
+    report = with_overwrites(base, [over], rules)
+    lines = {"tomlkit": 3, "tomlkit-shadow": 40}
+    (note,) = annotations_of(report, lock_path="poetry.lock", lock_lines=lines)
+    assert (note.file, note.line) == ("poetry.lock", 40)
+    assert note.title == "env-audit: tomlkit breaks Poetry"
+    assert "tomlkit-shadow 1.0 would overwrite tomlkit/__init__.py" in note.message
