@@ -328,3 +328,23 @@ def test_a_failing_precheck_leaves_the_check_as_wheels_are_written(
         assert [w.name for w in seen.installed] == ["leftpad-1.0-py3-none-any.whl"]
     assert "no chooser today" in setup.err
     assert (site / "tomlkit" / "__init__.py").read_text() == OLD["tomlkit/__init__.py"]
+
+
+def test_a_file_sources_wheel_is_found_as_poetrys_executor_finds_it(
+    tmp_path: Path,
+) -> None:
+    from poetry_env_audit.seams.plan import local_wheel
+    from poetry_env_audit.seams.plan import operations_to_changes
+
+    wheel = make_wheel(tmp_path / "dist", "local-whl", "1.0", {"local_whl/x.py": ""})
+    relative = _package("local-whl", "file", "dist/" + wheel.name)
+    relative.root_dir = tmp_path
+    assert local_wheel(relative) == str(wheel)
+    assert local_wheel(_package("local-whl", "file", str(wheel))) == str(wheel)
+    assert local_wheel(_package("gone", "file", str(tmp_path / "gone.whl"))) is None
+    assert local_wheel(_package("sdist", "file", str(tmp_path / "x.tar.gz"))) is None
+    assert local_wheel(_package("index")) is None
+    (planned,) = operations_to_changes([Install(relative)])
+    assert (planned.source_type, planned.local_wheel) == ("file", str(wheel))
+    (indexed,) = operations_to_changes([Install(_package("idna"))])
+    assert (indexed.source_type, indexed.local_wheel) == (None, None)
