@@ -126,6 +126,19 @@ def test_archives_fetch_index_and_url_wheels_ahead_and_leave_builds_out(
     assert executor.fancy_seen == [False] * 4  # no per-operation sections yet
     assert executor.supports_fancy_output() is True
     assert "supports_fancy_output" not in vars(executor)
+    # Poetry's own run gets what was fetched ahead without fetching it again
+    # (the same archive, also the sdist it could not build); others as before.
+    assert executor._download(ops[0]) == tmp_path / "index-1.0-py3-none-any.whl"
+    assert executor._download(ops[8]) == sdist
+    executor.wheels["late"] = tmp_path / "late-1.0-py3-none-any.whl"
+    assert executor._download(Install(_package("late"))) == executor.wheels["late"]
+    assert sorted(executor.fetched) == [
+        "broken",
+        "index",
+        "late",
+        "remote",
+        "sdist-only",
+    ]
 
 
 def test_archives_without_poetrys_download_note_the_fallback() -> None:

@@ -95,6 +95,12 @@ class ExecutorHandle:
         install) and anything that fails here are left out (``unchecked``):
         Poetry meets the same failure in its own run. Nothing is written
         outside Poetry's cache.
+
+        Poetry's own ``_download`` of an operation fetched here then returns
+        the same archive at once (:meth:`_reuse_downloads`): a second
+        chooser pass would ask the index for each project page again (with
+        a remote index's latency, a third of a second for 40 packages on
+        Poetry 1.8) and hash each archive again.
         """
         from concurrent.futures import ThreadPoolExecutor
 
@@ -117,9 +123,20 @@ class ExecutorHandle:
         try:
             workers = max(1, int(getattr(self.executor, "_max_workers", 1) or 1))
             with ThreadPoolExecutor(max_workers=min(workers, len(wanted))) as pool:
-                found = list(pool.map(self._archive_for, wanted))
+                fetched = list(pool.map(self._fetch, wanted))
         finally:
             del self.executor.supports_fancy_output
+        self._reuse_downloads(
+            {
+                _download_key(op): archive
+                for op, (archive, by_download) in zip(wanted, fetched)
+                if archive is not None and by_download
+            }
+        )
+        found = [
+            archive if archive is not None and archive.suffix == ".whl" else None
+            for archive, _ in fetched
+        ]
         return Archives(
             wheels=tuple(
                 (str(op.package.name), path)
@@ -131,7 +148,10 @@ class ExecutorHandle:
             ),
         )
 
-    def _archive_for(self, op: Operation) -> Path | None:
+    def _fetch(self, op: Operation) -> tuple[Path | None, bool]:
+        """The archive Poetry's executor would install for ``op`` (a wheel,
+        or what a build could not turn into one), and whether it came from
+        ``Executor._download``."""
         package: Any = op.package
         kind = package.source_type
         try:
@@ -139,22 +159,33 @@ class ExecutorHandle:
                 from poetry_env_audit.seams.plan import local_wheel
 
                 wheel = local_wheel(package)
-                return Path(wheel) if wheel else None
+                return (Path(wheel) if wheel else None), False
             if kind == "url":
                 url = str(package.source_url or "")
                 if not url or url.startswith("file:"):
-                    return None
+                    return None, False
                 from poetry.core.packages.utils.link import Link
 
-                archive = self.executor._download_link(op, Link(url))
-            elif kind in (None, "", "legacy", "pypi"):
-                archive = self.executor._download(op)
-            else:
-                return None
+                return Path(self.executor._download_link(op, Link(url))), False
+            if kind in (None, "", "legacy", "pypi"):
+                return Path(self.executor._download(op)), True
         except Exception:  # noqa: BLE001 - Poetry's own run reports the failure
-            return None
-        path = Path(archive)
-        return path if path.suffix == ".whl" else None
+            return None, False
+        return None, False
+
+    def _reuse_downloads(self, fetched: Mapping[tuple[str, str, str], Path]) -> None:
+        """``Executor._download`` (instance attribute, for this executor's
+        one run) answers the operations fetched ahead with their archive;
+        any other goes to Poetry's own."""
+        if not fetched:
+            return
+        download = self.executor._download
+
+        def reused(operation: Any) -> Any:
+            archive = fetched.get(_download_key(operation))
+            return archive if archive is not None else download(operation)
+
+        self.executor._download = reused
 
     def run(self, operations: list[Operation]) -> int:
         """Run operations through Poetry's own execute, without its summary line."""
@@ -277,6 +308,11 @@ class ExecutorHandle:
         if self._configured_uninstaller is not None:
             self.executor._use_builtin_uninstall = self._configured_uninstaller
             self._configured_uninstaller = None
+
+
+def _download_key(op: Any) -> tuple[str, str, str]:
+    package = op.package
+    return (str(package.name), str(package.version), str(package.source_url or ""))
 
 
 def _remove_in_process(executor: Any, swap: Swap, *, enabled: bool) -> bool:
