@@ -10,19 +10,26 @@ from __future__ import annotations
 # `poetry env-audit` checks the wheels Poetry's cache holds and counts the
 # others: before the refused install none is cached; after it (the guard
 # fetched them into Poetry's cache before refusing) it reports the same
-# finding.
+# finding. A serialised overwrite killed half-way through rewriting Poetry's
+# file heals at the next start, from the journal's copy of the owner.
 import json
+import subprocess
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
+from harness.fault_hooks import SWAP_SECONDS
 from harness.fault_hooks import TRACE
+from harness.fault_hooks import WRITE
 from harness.fault_hooks import install_faults
 from harness.index import build_simple_index
 from harness.index import serve
 from harness.poetry import describe
+from harness.poetry import poetry_env
 from harness.poetry import run_poetry
+from harness.poetry import run_python
 from harness.snapshot import check_consistency
 from harness.snapshot import file_sha256
 from harness.snapshot import snapshot_site_packages
@@ -178,5 +185,56 @@ def test_wheel_that_writes_the_same_bytes_is_serialised(
     assert file_sha256(owned) == digest
     assert check_consistency(site) == []
     assert not (site[0] / ".poetry-env-audit-swap").exists()
+    version = run_poetry(interp, ["--version"], cwd=project)
+    assert version.returncode == 0, describe(version)
+
+
+def test_a_serialised_overwrite_killed_half_way_heals_at_the_next_start(
+    system_poetry: Interpreter, tmp_path: Path, shadow_index: ShadowIndex
+) -> None:
+    """SIGKILL while the serialised wheel has rewritten half of Poetry's
+    tomlkit/__init__.py in place: the next Python start puts the owner's
+    bytes back from the journal's copy and removes what the wheel wrote."""
+    interp = system_poetry
+    site = interp.site_packages()
+    owned = site[0] / "tomlkit" / "__init__.py"
+    original = owned.read_bytes()
+    shadow_index.publish(
+        ("tomlkit-same", {"tomlkit/__init__.py": original.decode("utf-8")}, []),
+    )
+    project = _project(tmp_path, shadow_index.url, {"tomlkit-same": "1.0"})
+    locked = run_poetry(interp, ["lock"], cwd=project)
+    assert locked.returncode == 0, describe(locked)
+    install_faults(site[0])
+    held = {WRITE: "tomlkit/__init__.py", SWAP_SECONDS: "30"}
+    proc = subprocess.Popen(
+        [str(interp.python), "-m", "poetry", "install"],
+        cwd=project,
+        env=poetry_env(interp, extra_env=held),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        journal = site[0] / ".poetry-env-audit-swap" / "journal.json"
+        while not (journal.exists() and owned.stat().st_size < len(original)):
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the overwrite never began"
+            time.sleep(0.01)
+        assert json.loads(journal.read_text())["incoming"] == "tomlkit-same"
+        proc.kill()
+        output = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    first = run_python(interp, ["-c", "import tomlkit"], cwd=project)
+    assert first.returncode == 0, f"{output}\n{describe(first)}"
+    assert "restored tomlkit" in first.stderr, f"{output}\n{describe(first)}"
+    assert owned.read_bytes() == original
+    assert not list(site[0].glob("tomlkit_same-*.dist-info"))
+    assert check_consistency(site) == []
     version = run_poetry(interp, ["--version"], cwd=project)
     assert version.returncode == 0, describe(version)
