@@ -362,9 +362,13 @@ def planned_ownership(
     installs = [c for c in changes if c.action is not Action.REMOVE and c.planned]
     if not protected or not installs:
         return report
+    from poetry_env_audit.artifacts import CachedWheels
     from poetry_env_audit.artifacts import poetry_cache
 
-    cache = poetry_cache()
+    try:
+        cache = poetry_cache()
+    except OSError:  # an unreadable cache: every planned wheel is unchecked
+        cache = CachedWheels()
     result = check_planned(installs, protected, cache.find)
     return with_overwrites(
         report,

@@ -134,3 +134,22 @@ def test_the_unchecked_line_is_for_shared_targets_with_unchecked_wheels(
     )
     assert text.unchecked_wheels(base) is None
     assert text.unchecked_wheels(replace(one, target=target(shared=False))) is None
+
+
+def test_an_unreadable_cache_leaves_every_planned_wheel_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from poetry_env_audit import artifacts
+
+    def unreadable() -> CachedWheels:
+        raise PermissionError("artifacts")
+
+    monkeypatch.setattr(artifacts, "poetry_cache", unreadable)
+    site = make_site(tmp_path)
+    poetry, tgt = _shared(site)
+    policy = load_policy(None, {})
+    changes = [change("tomlkit-shadow", None, "1.0")]
+    base = assess(poetry=poetry, target=tgt, changes=changes, policy=policy)  # type: ignore[arg-type]
+    report = planned_ownership(base, changes, policy)
+    assert (report.wheels_checked, report.wheels_unchecked) == (0, 1)
+    assert report.findings == base.findings
