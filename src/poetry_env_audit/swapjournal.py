@@ -53,11 +53,15 @@ class Swap:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _find(site_dirs: Iterable[Path], name: str) -> tuple[Path, Path] | None:
@@ -105,6 +109,23 @@ def begin(
         return None
     version = dist_info.name[: -len(".dist-info")].rsplit("-", 1)[-1]
     _recover.cleanup(str(site))  # a stale journal of a finished swap
+    try:
+        return _journal(site, name, version, dist_info, records, incoming)
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed before the swap began: nothing of
+        # the journal may stay behind, and nothing needs restoring.
+        _recover.cleanup(str(site))
+        raise
+
+
+def _journal(
+    site: Path,
+    name: str,
+    version: str,
+    dist_info: Path,
+    records: list[str],
+    incoming: str | None,
+) -> Swap:
     source = Path(_recover.__file__).read_bytes()
     _atomic_write(site / _recover.MODULE, source)
     backup = site / _recover.JOURNAL_DIR / _recover.BACKUP
