@@ -361,3 +361,31 @@ def test_a_file_sources_wheel_is_found_as_poetrys_executor_finds_it(
     assert (planned.source_type, planned.local_wheel) == ("file", str(wheel))
     (indexed,) = operations_to_changes([Install(_package("idna"))])
     assert (indexed.source_type, indexed.local_wheel) == (None, None)
+
+
+def test_a_worker_of_poetrys_pool_is_started_before_the_first_swap() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    @dataclass
+    class PooledExecutor:
+        _executor: ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=4)
+    try:
+        handle = ExecutorHandle(
+            executor=PooledExecutor(pool), original=None, fallbacks=Fallbacks()
+        )
+        handle.start_worker()
+        assert len(pool._threads) == 1
+        pool.submit(lambda: None).result()  # the idle thread is reused
+        assert len(pool._threads) == 1
+    finally:
+        pool.shutdown(wait=True)
+    ExecutorHandle(
+        executor=object(), original=None, fallbacks=Fallbacks()
+    ).start_worker()
+    pool.shutdown()
+    broken = ExecutorHandle(
+        executor=PooledExecutor(pool), original=None, fallbacks=Fallbacks()
+    )
+    broken.start_worker()  # submit after shutdown raises: ignored

@@ -134,6 +134,11 @@ SEAMS: tuple[Seam, ...] = (
         " file changes",
     ),
     Seam(
+        "Executor._executor (the ThreadPoolExecutor built in Executor.__init__)",
+        "a worker thread started before the first swap, so none starts while a swap"
+        " runs (Ctrl-C during a thread's start hangs the interpreter's exit)",
+    ),
+    Seam(
         "ConsoleCommandEvent.disable_command / ConsoleTerminateEvent.set_exit_code (cleo)",
         "refuse before the command runs",
     ),

@@ -222,6 +222,7 @@ class ExecutorHandle:
             if status or self.shut_down():
                 return status or 1
             before_swaps()
+            self.start_worker()
             self.in_process_removal = builtin
             for op in last:
                 self.choose_uninstaller(op.package.name, builtin=builtin)
@@ -233,6 +234,26 @@ class ExecutorHandle:
             self.restore_summary()
         return 0
 
+    def start_worker(self) -> None:
+        """Have a thread of Poetry's pool (``Executor._executor``) ready
+        before the first swap, so that no thread starts while a swap runs.
+
+        A ``ThreadPoolExecutor`` registers a new thread for its exit only
+        after starting it; Ctrl-C in between (the first swap's ``submit``
+        when the parallel phase started none) leaves a thread that nothing
+        tells to stop, and the interpreter waits for it at exit forever (seen
+        in the fault tests, SIGINT at the swap's first moment). An idle
+        thread is reused by the next ``submit``."""
+        pool = getattr(self.executor, "_executor", None)
+        submit = getattr(pool, "submit", None)
+        if submit is None:
+            return
+        import contextlib
+
+        # A pool that cannot run: Poetry's own run says so.
+        with contextlib.suppress(Exception):
+            submit(lambda: None).result()
+
     def run_journaled(self, op: Operation, owner: str | None = None) -> int:
         """One swap with a journal and a backup of the old files
         (:mod:`poetry_env_audit.swapjournal`): interrupted by an error or
@@ -243,20 +264,22 @@ class ExecutorHandle:
 
         swap = None
         name = str(getattr(op, "initial_package", op.package).name)
-        if owner is not None or op.job_type != "install":
-            try:
-                swap = swapjournal.begin(
-                    _site_dirs(self.executor),
-                    owner or name,
-                    incoming=str(op.package.name) if owner else None,
-                )
-            except Exception:  # noqa: BLE001 - no journal: the swap runs as before
-                swap = None
-        ok = False
-        in_process = swap is not None and _remove_in_process(
-            self.executor, swap, enabled=self.in_process_removal
-        )
+        ok = in_process = False
+        status = 1
+        # Ctrl-C may come at any point, the journal's own writing included.
         try:
+            if owner is not None or op.job_type != "install":
+                try:
+                    swap = swapjournal.begin(
+                        _site_dirs(self.executor),
+                        owner or name,
+                        incoming=str(op.package.name) if owner else None,
+                    )
+                except Exception:  # noqa: BLE001 - no journal: the swap runs as before
+                    swap = None
+            in_process = swap is not None and _remove_in_process(
+                self.executor, swap, enabled=self.in_process_removal
+            )
             status = self.run([op])
             ok = status == 0
         finally:
