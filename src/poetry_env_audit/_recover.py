@@ -93,6 +93,9 @@ def cleanup(site: str) -> None:
 def restore(site: str, journal: dict[str, object]) -> str:
     """Put the old files back; returns what was restored, for the one line."""
     dist = _canonical(str(journal["dist"]))
+    # A wheel of another name that wrote over the old files: its files go too.
+    incoming = journal.get("incoming")
+    removed = {dist, _canonical(str(incoming))} if incoming else {dist}
     old_info = journal.get("dist_info")
     entries = journal.get("files") or []
     old_paths = {
@@ -109,7 +112,7 @@ def restore(site: str, journal: dict[str, object]) -> str:
                     if path not in old_paths:
                         _remove(path)
             continue
-        if _canonical(name[: -len(".dist-info")].rsplit("-", 1)[0]) != dist:
+        if _canonical(name[: -len(".dist-info")].rsplit("-", 1)[0]) not in removed:
             continue
         info = os.path.join(site, name)
         for rel in _record_files(info):

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from poetry_env_audit.findings import Finding
     from poetry_env_audit.findings import Holder
     from poetry_env_audit.findings import Remedy
+    from poetry_env_audit.ownership import Overwrite
     from poetry_env_audit.plan import PlannedChange
     from poetry_env_audit.poetry_env import PoetryEnvironment
     from poetry_env_audit.policy import Policy
@@ -275,6 +276,41 @@ def assess(
     )
 
 
+def with_overwrites(
+    report: Report,
+    found: Sequence[Overwrite],
+    policy: Policy,
+    *,
+    checked: int | None = None,
+    unchecked: int | None = None,
+) -> Report:
+    """``report`` with a finding on the owning distribution for each wheel
+    that would write over its files, judged and acted on like any other
+    finding (``breaks``, or ``changes`` when each file keeps its bytes)."""
+    from dataclasses import replace
+
+    from poetry_env_audit.findings import overwrite_finding
+
+    added = []
+    for overwrite in found:
+        finding = overwrite_finding(overwrite, report.poetry)
+        added.append(
+            with_policy(
+                finding,
+                policy.action(finding.kind),
+                remedies.for_package(finding, report.poetry, report.target, ()),
+            )
+        )
+    findings = (*report.findings, *added)
+    return replace(
+        report,
+        findings=findings,
+        verdict=run_verdict(findings, report.environment),
+        wheels_checked=report.wheels_checked if checked is None else checked,
+        wheels_unchecked=report.wheels_unchecked if unchecked is None else unchecked,
+    )
+
+
 def audit_project(
     poetry: Poetry,
     io: IO,
@@ -367,4 +403,36 @@ def audit_project(
         install_check=check,
         flags=options.flags,
     )
-    return report if basis is None else replace(report, assumed=basis.assumed)
+    if basis is not None:
+        report = replace(report, assumed=basis.assumed)
+    return planned_ownership(report, changes, policy) if target.shared else report
+
+
+def planned_ownership(
+    report: Report, changes: Sequence[PlannedChange], policy: Policy
+) -> Report:
+    """``env-audit``'s ownership by file: the planned wheels Poetry's cache
+    (or a ``file`` source) already has are checked, nothing is downloaded;
+    the report counts the others."""
+    from poetry_env_audit.ownership import check_planned
+    from poetry_env_audit.ownership import protected_files
+
+    protected = protected_files(report.poetry, report.target.shared_dirs)
+    installs = [c for c in changes if c.action is not Action.REMOVE and c.planned]
+    if not protected or not installs:
+        return report
+    from poetry_env_audit.artifacts import CachedWheels
+    from poetry_env_audit.artifacts import poetry_cache
+
+    try:
+        cache = poetry_cache()
+    except OSError:  # an unreadable cache: every planned wheel is unchecked
+        cache = CachedWheels()
+    result = check_planned(installs, protected, cache.find)
+    return with_overwrites(
+        report,
+        result.overwrites,
+        policy,
+        checked=result.checked,
+        unchecked=result.unchecked,
+    )

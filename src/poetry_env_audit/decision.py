@@ -198,11 +198,25 @@ def self_policy(policy: Policy) -> Policy:
 
 
 def serialised_names(report: Report) -> frozenset[str]:
-    """Canonical names of the packages whose swaps run alone, after the rest."""
+    """Canonical names of the packages whose swaps run alone, after the rest
+    (for a wheel that writes over another distribution's files, the wheel's)."""
     from packaging.utils import canonicalize_name
 
     return frozenset(
-        canonicalize_name(f.package)
+        canonicalize_name(f.by or f.package)
         for f in report.findings
         if f.policy is PolicyAction.SERIALISE
     )
+
+
+def overwriting(report: Report) -> dict[str, str]:
+    """Serialised wheels that write over files of a distribution Poetry
+    needs: wheel -> that distribution (canonical names), whose files the
+    swap's journal keeps."""
+    from packaging.utils import canonicalize_name
+
+    return {
+        canonicalize_name(f.by): canonicalize_name(f.package)
+        for f in report.findings
+        if f.by and f.policy is PolicyAction.SERIALISE
+    }

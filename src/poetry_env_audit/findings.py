@@ -20,6 +20,7 @@ from poetry_env_audit.values import StrEnum
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from poetry_env_audit.ownership import Overwrite
     from poetry_env_audit.plan import PlannedChange
     from poetry_env_audit.poetry_env import PoetryEnvironment
     from poetry_env_audit.poetry_env import RequiredBy
@@ -86,6 +87,9 @@ class Finding:
     detail: str
     policy: PolicyAction | None = None
     remedies: tuple[Remedy, ...] = ()
+    #: For :attr:`Action.OVERWRITE`: the canonical name of the wheel that
+    #: would write the files (the operation the policy acts on).
+    by: str | None = None
 
     @property
     def kind(self) -> str:
@@ -211,6 +215,43 @@ def evaluate(
     return tuple(findings)
 
 
+def overwrite_finding(overwrite: Overwrite, poetry: PoetryEnvironment) -> Finding:
+    """A wheel of another name writing over files of a distribution Poetry
+    needs: ``changes`` when each file keeps its bytes (the owner is left as
+    Poetry reads it), else ``breaks`` (see :mod:`poetry_env_audit.ownership`)."""
+    owner = overwrite.owner
+    needed = poetry.get(owner.name)
+    edges = needed.required_by if needed else ()
+    requirers = _poetry_first(
+        [
+            Requirer(
+                package=e.package,
+                version=e.version,
+                requirement=e.requirement,
+                satisfied=overwrite.identical,
+            )
+            for e in edges
+        ]
+    )
+    if overwrite.identical:
+        detail = (
+            f"{overwrite.describe()}; it is left as Poetry reads it, so every"
+            " requirement of Poetry still holds"
+        )
+    else:
+        detail = f"{overwrite.describe()}, which Poetry runs on"
+    return Finding(
+        package=owner.display_name,
+        current=owner.version,
+        planned=owner.version if overwrite.identical else None,
+        action=Action.OVERWRITE,
+        verdict=Verdict.CHANGES if overwrite.identical else Verdict.BREAKS,
+        required_by=requirers,
+        detail=detail,
+        by=overwrite.wheel,
+    )
+
+
 def _unverifiable_for(
     name: str, unreadable: Sequence[Unverifiable], needed: object
 ) -> tuple[Unverifiable, ...]:
@@ -264,6 +305,7 @@ def _change_detail(
         Action.DOWNGRADE: "downgraded",
         Action.REINSTALL: "reinstalled",
         Action.REMOVE: "removed",
+        Action.OVERWRITE: "overwritten",
     }[change.action]
     versions = (
         f"{change.current} -> {change.planned}"

@@ -24,6 +24,7 @@ from poetry_env_audit.policy import strict_requested
 from poetry_env_audit.seams.command import InstallingCommand
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from collections.abc import Sequence
     from pathlib import Path
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from poetry_env_audit.console import GuardConsole
     from poetry_env_audit.decision import Decision
     from poetry_env_audit.envlock import EnvironmentLock
+    from poetry_env_audit.ownership import Owner
     from poetry_env_audit.policy import Policy
     from poetry_env_audit.report import Report
     from poetry_env_audit.seams.executor import ExecutorHandle
@@ -136,17 +138,31 @@ class InstallGuard:
 
             notice = messages.notice(poetry_version(), decision.unchanged)
             self._say([notice], None)
+        report = decision.report
+        if report is not None and report.target.shared and not self.command.dry_run():
+            from poetry_env_audit.ownership import protected_files
+
+            protected: Mapping[str, Owner] = {}
+            checked: frozenset[str] = frozenset()
+            try:
+                protected = protected_files(report.poetry, report.target.shared_dirs)
+                report, checked = precheck_wheels(
+                    handle, ops, report, self.policy(), protected
+                )
+            except Exception as error:  # noqa: BLE001 - each wheel is still checked as it is written
+                if internal_error(self.command, self.console, error):
+                    return 1
+            guard_wheels(handle, self.console, self.policy(), protected, checked)
         for seam, fallback in self.command.fallbacks.take():
             from poetry_env_audit.render import guard as messages
 
             self.console.line(messages.missing_seam(seam, fallback))
-        if decision.report is None:
+        if report is None:
             return handle.run(ops)
-        if decision.report.target.shared and not self.command.dry_run():
-            guard_wheels(handle, self.console, decision.report, self.policy())
-        return self._act(handle, ops, decision.report)
+        return self._act(handle, ops, report)
 
     def _act(self, handle: ExecutorHandle, ops: list[Operation], report: Report) -> int:
+        from poetry_env_audit.decision import overwriting
         from poetry_env_audit.decision import serialised_names
         from poetry_env_audit.render import guard as messages
         from poetry_env_audit.report import RunVerdict
@@ -163,6 +179,7 @@ class InstallGuard:
             serial,
             builtin=self.policy().serial_uninstaller == "builtin",
             before_swaps=self.command.warm_env,
+            owners=overwriting(report),
         )
 
     # ------------------------------------------------------------ output
@@ -233,26 +250,71 @@ def _unverified_action(policy: Policy | None) -> PolicyAction:
         return PolicyAction.BLOCK
 
 
-def guard_wheels(
-    handle: ExecutorHandle, console: GuardConsole, report: Report, policy: Policy
-) -> None:
-    """Before each wheel is written: does it write a file of a distribution
-    Poetry needs under another name? Then it is a change of that
-    distribution that no version check saw: judged as ``breaks``."""
+def precheck_wheels(
+    handle: ExecutorHandle,
+    ops: Sequence[Operation],
+    report: Report,
+    policy: Policy,
+    protected: Mapping[str, Owner],
+) -> tuple[Report, frozenset[str]]:
+    """Ownership by file before the first operation runs: the wheels of the
+    planned installs (fetched as Poetry would, :meth:`ExecutorHandle.archives`)
+    checked against the files of the distributions Poetry needs. A wheel
+    that would write over them becomes a finding on that distribution
+    (``breaks``, or ``changes`` when every file keeps its bytes), so that a
+    refusal comes before any file is touched and a valid overwrite is
+    serialised. Returns the report and the wheels checked (real paths)."""
+    from poetry_env_audit.audit import with_overwrites
     from poetry_env_audit.ownership import collisions
-    from poetry_env_audit.ownership import protected_files
+    from poetry_env_audit.ownership import overwrites
+
+    if not protected:
+        return report, frozenset()
+    archives = handle.archives(ops)
+    found = []
+    checked: set[str] = set()
+    for _, wheel in archives.wheels:
+        try:
+            found.extend(collisions(wheel, protected))
+        except Exception:  # noqa: BLE001,S112 - checked again as it is written
+            continue
+        checked.add(os.path.realpath(wheel))
+    if found:
+        report = with_overwrites(report, overwrites(found), policy)
+    return report, frozenset(checked)
+
+
+def guard_wheels(
+    handle: ExecutorHandle,
+    console: GuardConsole,
+    policy: Policy,
+    protected: Mapping[str, Owner],
+    checked: frozenset[str] = frozenset(),
+) -> None:
+    """As each wheel is written, those not checked before the first
+    operation (``checked``: built during the install, from a directory or
+    git): one that writes other content over a file of a distribution Poetry
+    needs is ``breaks`` (refused by default: the operation fails before the
+    file is written and Poetry runs nothing more); one that writes the same
+    bytes is ``changes``, which can no longer be serialised at that point:
+    refused where ``changes`` blocks, else installed with a warning."""
+    from poetry_env_audit.ownership import collisions
     from poetry_env_audit.render import guard as messages
 
-    protected = protected_files(report.poetry, report.target.shared_dirs)
-    action = policy.action("breaks")
-    if not protected or action is PolicyAction.OFF:
+    if not protected:
         return
 
     def check(archive: Path) -> None:
+        if os.path.realpath(archive) in checked:
+            return
         found = collisions(archive, protected)
         if not found:
             return
-        refuse = action is not PolicyAction.WARN
+        identical = all(c.identical for c in found)
+        action = policy.action("changes" if identical else "breaks")
+        if action is PolicyAction.OFF:
+            return
+        refuse = action is PolicyAction.BLOCK
         console.line(messages.file_collision(found, refused=refuse))
         if refuse:
             raise FileOwnershipError(messages.plain_collision(found))

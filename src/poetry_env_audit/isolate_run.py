@@ -45,7 +45,6 @@ from poetry_env_audit.isolate import points_at
 from poetry_env_audit.isolate import relative_bin
 from poetry_env_audit.isolate import render_launcher
 from poetry_env_audit.isolate import render_script
-from poetry_env_audit.isolate import wheel_matches
 from poetry_env_audit.isolate import writable
 
 if TYPE_CHECKING:
@@ -219,18 +218,9 @@ def _dists_in(location: str) -> dict[tuple[str, str], metadata.Distribution]:
 def cached_wheel(name: str, version: str) -> Path | None:
     """A wheel of exactly ``name`` ``version`` in Poetry's artifact cache that
     this interpreter can install, if there is one."""
-    from packaging.tags import sys_tags
+    from poetry_env_audit.artifacts import poetry_cache
 
-    from poetry_env_audit.seams.isolation import artifacts_dir
-
-    root = artifacts_dir()
-    if root is None or not root.is_dir():
-        return None
-    supported = frozenset(str(tag) for tag in sys_tags())
-    for wheel in sorted(root.rglob("*.whl")):
-        if wheel_matches(wheel.name, name, version, supported):
-            return wheel
-    return None
+    return poetry_cache().find(name, version)
 
 
 def _plan_cached(

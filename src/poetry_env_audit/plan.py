@@ -25,6 +25,8 @@ class Action(StrEnum):
     DOWNGRADE = "downgrade"
     REINSTALL = "reinstall"
     REMOVE = "remove"
+    #: A wheel of another name writes over the package's files (ownership by file).
+    OVERWRITE = "overwrite"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class PlannedChange:
     planned: str | None
     requires: tuple[str, ...] = ()
     unreadable: tuple[str, ...] = ()
+    #: Poetry's ``source_type`` of the planned package (``None``: an index).
+    source_type: str | None = None
+    #: The wheel a ``file`` source installs, where it is one on disk.
+    local_wheel: str | None = None
 
 
 def classify(job_type: str, current: str | None, planned: str | None) -> Action:

@@ -235,7 +235,9 @@ def for_package(
     remedies: list[Remedy] = [isolate] if isolate is not None else []
     # Aligning the lock makes sense for Poetry's dependencies, not for Poetry itself.
     itself = finding.package.lower() in ("poetry", "poetry-core")
-    if finding.verdict is Verdict.BREAKS and not itself:
+    # Another wheel's files: no constraint on the package itself helps.
+    overwrite = finding.action is Action.OVERWRITE
+    if finding.verdict is Verdict.BREAKS and not itself and not overwrite:
         removal_by_sync = finding.action is Action.REMOVE and not (
             command or ""
         ).startswith("poetry remove")

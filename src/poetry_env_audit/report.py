@@ -41,6 +41,11 @@ class Report:
     verdict: RunVerdict
     #: What was assumed instead of looked at (``--assume-shared``, ``--poetry``).
     assumed: Assumed | None = None
+    #: Ownership by file in ``poetry env-audit``: planned wheels whose files
+    #: were checked against Poetry's (from Poetry's cache or a local file),
+    #: and those that could not be without downloading or building.
+    wheels_checked: int = 0
+    wheels_unchecked: int = 0
 
     @property
     def exit_code(self) -> int:

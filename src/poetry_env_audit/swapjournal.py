@@ -8,7 +8,8 @@ start understands):
 1. ``S/_poetry_env_audit_recover.py``: a copy of :mod:`poetry_env_audit._recover`
    (standard library only; it must run when Poetry cannot import);
 2. ``S/.poetry-env-audit-swap/backup/N``: a hard link to each file of ``D``'s
-   ``RECORD`` (a copy where a link cannot be made), so the uninstaller's
+   ``RECORD`` (a copy where a link cannot be made, or where a wheel of
+   another name writes over ``D``'s files in place), so the uninstaller's
    ``unlink`` leaves the old data reachable;
 3. ``S/.poetry-env-audit-swap/journal.json``: ``D``, its version and
    dist-info, each file with its backup, and the swapping process (pid and
@@ -52,11 +53,15 @@ class Swap:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _find(site_dirs: Iterable[Path], name: str) -> tuple[Path, Path] | None:
@@ -75,9 +80,25 @@ def _find(site_dirs: Iterable[Path], name: str) -> tuple[Path, Path] | None:
     return None
 
 
-def begin(site_dirs: Iterable[Path], name: str) -> Swap | None:
+def _link(source: Path, link: Path) -> bool:
+    try:
+        os.link(source, link)
+    except OSError:
+        return False
+    return True
+
+
+def begin(
+    site_dirs: Iterable[Path], name: str, *, incoming: str | None = None
+) -> Swap | None:
     """Journal the installed ``name`` before it is swapped; ``None`` when it is
-    not installed (nothing to restore) or has no RECORD."""
+    not installed (nothing to restore) or has no RECORD.
+
+    ``incoming``: the swap installs that distribution, whose wheel writes
+    over files of ``name`` (ownership by file). The installer rewrites an
+    existing file in place (``open(path, "wb")``, the same inode), which
+    would empty a hard link too, so ``name``'s files are copied; a restore
+    also removes what ``incoming`` wrote."""
     dirs = list(site_dirs)
     found = _find(dirs, name)
     if found is None:
@@ -88,6 +109,23 @@ def begin(site_dirs: Iterable[Path], name: str) -> Swap | None:
         return None
     version = dist_info.name[: -len(".dist-info")].rsplit("-", 1)[-1]
     _recover.cleanup(str(site))  # a stale journal of a finished swap
+    try:
+        return _journal(site, name, version, dist_info, records, incoming)
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed before the swap began: nothing of
+        # the journal may stay behind, and nothing needs restoring.
+        _recover.cleanup(str(site))
+        raise
+
+
+def _journal(
+    site: Path,
+    name: str,
+    version: str,
+    dist_info: Path,
+    records: list[str],
+    incoming: str | None,
+) -> Swap:
     source = Path(_recover.__file__).read_bytes()
     _atomic_write(site / _recover.MODULE, source)
     backup = site / _recover.JOURNAL_DIR / _recover.BACKUP
@@ -98,9 +136,7 @@ def begin(site_dirs: Iterable[Path], name: str) -> Swap | None:
         if not path.is_file() or path.is_symlink():
             continue
         key = str(i)
-        try:
-            os.link(path, backup / key)
-        except OSError:
+        if incoming is not None or not _link(path, backup / key):
             shutil.copy2(path, backup / key)
         files.append([rel, key])
     journal = {
@@ -108,6 +144,7 @@ def begin(site_dirs: Iterable[Path], name: str) -> Swap | None:
         "version": version,
         "dist_info": dist_info.name,
         "files": files,
+        "incoming": incoming,
         "pid": os.getpid(),
         "started": _recover.process_start(os.getpid()),
     }

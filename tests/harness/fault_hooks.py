@@ -18,6 +18,9 @@ TRACE = "ENV_AUDIT_FAULT_TRACE"
 SWAP = "ENV_AUDIT_FAULT_SWAP"
 #: ... for this many seconds after its old files were removed.
 SWAP_SECONDS = "ENV_AUDIT_FAULT_SWAP_SECONDS"
+#: PATH: a wheel writing the site-relative file PATH writes half of it over
+#: what is there, then waits SWAP_SECONDS before writing it whole.
+WRITE = "ENV_AUDIT_FAULT_WRITE"
 #: N:DIR: the first of N concurrent installs waits, before its first operation,
 #: until the other N - 1 say in DIR/*.err that they wait for the lock.
 HOLD = "ENV_AUDIT_FAULT_HOLD"

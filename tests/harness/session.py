@@ -65,6 +65,8 @@ FIXTURE_PINS = [
     "packaging==23.0",
     "idna==3.7",
     "shellingham==1.5.3",
+    # swap-startup: a tomlkit Poetry 1.8.5 and 2.5.1 accept, below the newest
+    "tomlkit==0.13.2",
     "six==1.15.0",
     "six==1.17.0",
     # guard-serialise: small pure wheels around shellingham 1.5.3

@@ -85,6 +85,7 @@ def test_action_prints_as_its_value() -> None:
         "downgrade",
         "reinstall",
         "remove",
+        "overwrite",
     ]
 
 

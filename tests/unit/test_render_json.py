@@ -106,11 +106,13 @@ def test_full_shape() -> None:
         "sync",
         "findings",
         "environment",
+        "wheels",
         "verdict",
         "exit_code",
         "assumed_shared",
         "assumed",
     ]
+    assert data["wheels"] == {"checked": 0, "unchecked": 0}
     assert data["poetry"]["plugins"] == ["poetry-plugin-x"]
     assert data["poetry"]["installation"] == "system"
     assert data["poetry"]["isolated"] is False

@@ -151,3 +151,27 @@ def test_nothing_to_journal_for_a_fresh_install(tmp_path: Path) -> None:
     site = make_site(tmp_path)
     assert swapjournal.begin([site], "leftpad") is None
     assert not (site / _recover.PTH).exists()
+
+
+@pytest.mark.parametrize("step", [1, 2, 3], ids=["module", "journal", "pth"])
+def test_a_journal_interrupted_while_it_is_written_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: int
+) -> None:
+    """Ctrl-C while the journal's module, journal or .pth is being written
+    (each is flushed with one fsync), before the swap began: the old version
+    is untouched, so nothing of the journal stays, no temporary file either."""
+    site = make_site(tmp_path)
+    calls: list[int] = []
+    fsync = os.fsync
+
+    def interrupted(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == step:
+            raise KeyboardInterrupt
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        swapjournal.begin([site], "tomlkit")
+    monkeypatch.undo()
+    assert_old_and_clean(site)

@@ -99,7 +99,9 @@ def _finding_annotation(
     policy = finding.policy.value if finding.policy is not None else "-"
     lines.append(f"Policy: {finding.kind} = {policy}")
     lines.extend(_remedy_lines(finding.remedies))
-    line = lock_lines.get(canonicalize_name(finding.package)) if lock_path else None
+    # An overwrite is in the lock as the wheel that writes it, not as the owner.
+    locked = canonicalize_name(finding.by or finding.package)
+    line = lock_lines.get(locked) if lock_path else None
     return Annotation(
         level=level,
         title=f"env-audit: {finding.package} {what}",

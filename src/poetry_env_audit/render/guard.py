@@ -39,7 +39,7 @@ def _versions(finding: Finding) -> str:
 
 
 def _why(finding: Finding) -> str:
-    if finding.verdict is Verdict.UNVERIFIED:
+    if finding.verdict is Verdict.UNVERIFIED or finding.by:
         return finding.detail
     broken = [r for r in finding.required_by if not r.satisfied]
     shown = broken or list(finding.required_by)
@@ -79,6 +79,11 @@ def notice(version: str, target: TargetEnvironment) -> str:
 
 def serialised(finding: Finding, *, dry_run: bool = False) -> str:
     verb = "would serialise" if dry_run else "serialising"
+    if finding.by:
+        return (
+            f"<comment>{PREFIX}: {verb} {flat(finding.by)}: {flat(finding.detail)};"
+            " it is installed after all other operations, alone.</comment>"
+        )
     return (
         f"<comment>{PREFIX}: {verb} {flat(finding.package)} {flat(_versions(finding))}"
         f" ({flat(_why(finding))}): Poetry runs on it, so it is swapped after all other"
@@ -191,22 +196,33 @@ def internal_error_refused(error: BaseException, touched: Sequence[str]) -> str:
     )
 
 
-def plain_collision(found: Sequence[Collision]) -> str:
-    """One line, no markup: what a wheel would overwrite."""
+def _collision_text(found: Sequence[Collision]) -> tuple[str, str]:
+    """What a wheel would overwrite, and the policy variable that lets it."""
     first = found[0]
     more = f" (and {len(found) - 1} more files)" if len(found) > 1 else ""
+    if all(c.identical for c in found):
+        what = "with the same bytes; its wheel is built during the install, too late to serialise it"
+        key = "CHANGES"
+    else:
+        what = "with other content"
+        key = "BREAKS"
+    return f"{first.describe()}{more} {what}", key
+
+
+def plain_collision(found: Sequence[Collision]) -> str:
+    """One line, no markup: what a wheel would overwrite."""
+    text, key = _collision_text(found)
     return (
-        f"{first.describe()}{more}, which Poetry runs on; to install it anyway:"
-        " POETRY_ENV_AUDIT_BREAKS=warn"
+        f"{text}, which Poetry runs on; to install it anyway:"
+        f" POETRY_ENV_AUDIT_{key}=warn"
     )
 
 
 def file_collision(found: Sequence[Collision], *, refused: bool) -> str:
     if refused:
         return f"<error>{PREFIX}: refusing to install {flat(plain_collision(found))}.</error>"
-    first = found[0]
-    more = f" (and {len(found) - 1} more files)" if len(found) > 1 else ""
+    text, _ = _collision_text(found)
     return (
-        f"<warning>{PREFIX}: {flat(first.describe())}{more}, which Poetry runs on;"
+        f"<warning>{PREFIX}: {flat(text)}, which Poetry runs on;"
         " installing anyway as configured.</warning>"
     )

@@ -38,6 +38,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
         ],
         "message": finding.detail,
         "remedies": [_remedy(r) for r in finding.remedies],
+        "by": finding.by,
     }
 
 
@@ -121,6 +122,10 @@ def to_dict(report: Report) -> dict[str, Any]:
         "sync": report.sync,
         "findings": [_finding(f) for f in report.findings],
         "environment": [_env_finding(e) for e in report.environment],
+        "wheels": {
+            "checked": report.wheels_checked,
+            "unchecked": report.wheels_unchecked,
+        },
         "verdict": report.verdict.value,
         "exit_code": report.exit_code,
         "assumed_shared": report.assumed is not None,

@@ -233,6 +233,10 @@ def render(report: Report) -> str:
             lines.append(
                 f"<{style}>{env.kind}</{style}>: {escape(_one_line(env.message))}"
             )
+    unchecked = unchecked_wheels(report)
+    if unchecked:
+        lines.append("")
+        lines.append(f"<comment>{unchecked}</comment>")
     fixes = remedies(report)
     if fixes and (
         report.findings
@@ -245,6 +249,21 @@ def render(report: Report) -> str:
     lines.append("")
     lines.append(f"Verdict: <b>{report.verdict.value}</b>{_counts(report)}")
     return "\n".join(lines)
+
+
+def unchecked_wheels(report: Report) -> str | None:
+    """The one line on the planned wheels whose files were not checked."""
+    count = report.wheels_unchecked
+    if not count or not report.target.shared:
+        return None
+    total = count + report.wheels_checked
+    wheels = "wheel" if count == 1 else "wheels"
+    verb, its = ("is", "its") if count == 1 else ("are", "their")
+    return (
+        f"files: {count} planned {wheels} of {total} {verb} not in Poetry's cache,"
+        f" so {its} files were not checked against Poetry's (nothing is"
+        " downloaded); `poetry install` checks each wheel before it writes it"
+    )
 
 
 def _counts(report: Report) -> str:

@@ -142,6 +142,19 @@ SEAMS: tuple[Seam, ...] = (
         " distributions before it is written",
     ),
     Seam(
+        "Executor._download(operation) (Executor._chooser + the artifact cache),"
+        " Executor._download_link(operation, Link), Executor._max_workers,"
+        " Executor.supports_fancy_output (instance attribute)",
+        "the planned wheels fetched before the first operation, as Poetry's own run"
+        " fetches them (into its cache): ownership by file is decided before any"
+        " file changes",
+    ),
+    Seam(
+        "Executor._executor (the ThreadPoolExecutor built in Executor.__init__)",
+        "a worker thread started before the first swap, so none starts while a swap"
+        " runs (Ctrl-C during a thread's start hangs the interpreter's exit)",
+    ),
+    Seam(
         "ConsoleCommandEvent.disable_command / ConsoleTerminateEvent.set_exit_code (cleo)",
         "refuse before the command runs",
     ),

@@ -17,12 +17,24 @@ from typing import Callable
 
 if TYPE_CHECKING:
     from collections.abc import Collection
+    from collections.abc import Mapping
+    from collections.abc import Sequence
 
     from poetry.installation.operations.operation import Operation
     from poetry.utils.env import Env
 
     from poetry_env_audit.seams import Fallbacks
     from poetry_env_audit.swapjournal import Swap
+
+
+@dataclass(frozen=True)
+class Archives:
+    """The wheels planned operations will write, fetched before they run:
+    ``(package name, wheel)``; ``unchecked``: the packages whose wheel is
+    only known once the install builds it (or that could not be fetched)."""
+
+    wheels: tuple[tuple[str, Path], ...] = ()
+    unchecked: tuple[str, ...] = ()
 
 
 @dataclass
@@ -70,6 +82,111 @@ class ExecutorHandle:
             installer.install = checked
         return True
 
+    def archives(self, operations: Sequence[Operation]) -> Archives:
+        """The wheel each install or update of ``operations`` will write,
+        obtained before any of them runs, as Poetry's executor obtains it:
+        an index package's link from Poetry's chooser, downloaded into (or
+        found in) Poetry's artifact cache with its hash checked against the
+        lock (``Executor._download``; a URL: ``_download_link``; an sdist is
+        built there, into the cache), a ``file`` source's wheel where it
+        lies. Poetry's own run then finds each archive in its cache. Run on
+        the executor's thread count (``installer.max-workers``). Directories
+        and git sources (built, or cloned into the target, during the
+        install) and anything that fails here are left out (``unchecked``):
+        Poetry meets the same failure in its own run. Nothing is written
+        outside Poetry's cache.
+
+        Poetry's own ``_download`` of an operation fetched here then returns
+        the same archive at once (:meth:`_reuse_downloads`): a second
+        chooser pass would ask the index for each project page again (with
+        a remote index's latency, a third of a second for 40 packages on
+        Poetry 1.8) and hash each archive again.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        wanted = [
+            op
+            for op in operations
+            if not op.skipped and op.job_type in ("install", "update")
+        ]
+        if not wanted:
+            return Archives()
+        if not all(hasattr(self.executor, a) for a in ("_download", "_download_link")):
+            self.fallbacks.note(
+                "Executor._download/_download_link",
+                "each wheel is checked against Poetry's files only as it is written",
+            )
+            return Archives(unchecked=tuple(str(op.package.name) for op in wanted))
+        # Progress lines go to per-operation sections that exist only once
+        # Poetry runs the operation: none while fetching ahead.
+        self.executor.supports_fancy_output = lambda: False
+        try:
+            workers = max(1, int(getattr(self.executor, "_max_workers", 1) or 1))
+            with ThreadPoolExecutor(max_workers=min(workers, len(wanted))) as pool:
+                fetched = list(pool.map(self._fetch, wanted))
+        finally:
+            del self.executor.supports_fancy_output
+        self._reuse_downloads(
+            {
+                _download_key(op): archive
+                for op, (archive, by_download) in zip(wanted, fetched)
+                if archive is not None and by_download
+            }
+        )
+        found = [
+            archive if archive is not None and archive.suffix == ".whl" else None
+            for archive, _ in fetched
+        ]
+        return Archives(
+            wheels=tuple(
+                (str(op.package.name), path)
+                for op, path in zip(wanted, found)
+                if path is not None
+            ),
+            unchecked=tuple(
+                str(op.package.name) for op, path in zip(wanted, found) if path is None
+            ),
+        )
+
+    def _fetch(self, op: Operation) -> tuple[Path | None, bool]:
+        """The archive Poetry's executor would install for ``op`` (a wheel,
+        or what a build could not turn into one), and whether it came from
+        ``Executor._download``."""
+        package: Any = op.package
+        kind = package.source_type
+        try:
+            if kind == "file":
+                from poetry_env_audit.seams.plan import local_wheel
+
+                wheel = local_wheel(package)
+                return (Path(wheel) if wheel else None), False
+            if kind == "url":
+                url = str(package.source_url or "")
+                if not url or url.startswith("file:"):
+                    return None, False
+                from poetry.core.packages.utils.link import Link
+
+                return Path(self.executor._download_link(op, Link(url))), False
+            if kind in (None, "", "legacy", "pypi"):
+                return Path(self.executor._download(op)), True
+        except Exception:  # noqa: BLE001 - Poetry's own run reports the failure
+            return None, False
+        return None, False
+
+    def _reuse_downloads(self, fetched: Mapping[tuple[str, str, str], Path]) -> None:
+        """``Executor._download`` (instance attribute, for this executor's
+        one run) answers the operations fetched ahead with their archive;
+        any other goes to Poetry's own."""
+        if not fetched:
+            return
+        download = self.executor._download
+
+        def reused(operation: Any) -> Any:
+            archive = fetched.get(_download_key(operation))
+            return archive if archive is not None else download(operation)
+
+        self.executor._download = reused
+
     def run(self, operations: list[Operation]) -> int:
         """Run operations through Poetry's own execute, without its summary line."""
         return int(self.original(list(operations)))
@@ -81,9 +198,14 @@ class ExecutorHandle:
         *,
         builtin: bool,
         before_swaps: Callable[[], None],
+        owners: Mapping[str, str] | None = None,
     ) -> int:
         """All other operations first (parallel as configured), then those on
         ``serial`` (canonical names, as ``Package.name`` is in Poetry) one at a time.
+
+        ``owners``: for an operation whose wheel writes over files of another
+        distribution Poetry needs (ownership by file), that distribution: the
+        swap journals it, not the operation's own.
 
         Poetry's summary is printed once for the whole plan. ``before_swaps``
         runs between the phases, while every file is still in place. With
@@ -100,10 +222,11 @@ class ExecutorHandle:
             if status or self.shut_down():
                 return status or 1
             before_swaps()
+            self.start_worker()
             self.in_process_removal = builtin
             for op in last:
                 self.choose_uninstaller(op.package.name, builtin=builtin)
-                status = self.run_journaled(op)
+                status = self.run_journaled(op, (owners or {}).get(op.package.name))
                 if status or self.shut_down():
                     return status or 1
         finally:
@@ -111,25 +234,52 @@ class ExecutorHandle:
             self.restore_summary()
         return 0
 
-    def run_journaled(self, op: Operation) -> int:
+    def start_worker(self) -> None:
+        """Have a thread of Poetry's pool (``Executor._executor``) ready
+        before the first swap, so that no thread starts while a swap runs.
+
+        A ``ThreadPoolExecutor`` registers a new thread for its exit only
+        after starting it; Ctrl-C in between (the first swap's ``submit``
+        when the parallel phase started none) leaves a thread that nothing
+        tells to stop, and the interpreter waits for it at exit forever (seen
+        in the fault tests, SIGINT at the swap's first moment). An idle
+        thread is reused by the next ``submit``."""
+        pool = getattr(self.executor, "_executor", None)
+        submit = getattr(pool, "submit", None)
+        if submit is None:
+            return
+        import contextlib
+
+        # A pool that cannot run: Poetry's own run says so.
+        with contextlib.suppress(Exception):
+            submit(lambda: None).result()
+
+    def run_journaled(self, op: Operation, owner: str | None = None) -> int:
         """One swap with a journal and a backup of the old files
         (:mod:`poetry_env_audit.swapjournal`): interrupted by an error or
         Ctrl-C, the old version is restored at once; killed, at the next start
-        of Python in that environment."""
+        of Python in that environment. With ``owner`` the journal is that
+        distribution's, whose files the operation's wheel writes over."""
         from poetry_env_audit import swapjournal
 
         swap = None
         name = str(getattr(op, "initial_package", op.package).name)
-        if op.job_type != "install":
-            try:
-                swap = swapjournal.begin(_site_dirs(self.executor), name)
-            except Exception:  # noqa: BLE001 - no journal: the swap runs as before
-                swap = None
-        ok = False
-        in_process = swap is not None and _remove_in_process(
-            self.executor, swap, enabled=self.in_process_removal
-        )
+        ok = in_process = False
+        status = 1
+        # Ctrl-C may come at any point, the journal's own writing included.
         try:
+            if owner is not None or op.job_type != "install":
+                try:
+                    swap = swapjournal.begin(
+                        _site_dirs(self.executor),
+                        owner or name,
+                        incoming=str(op.package.name) if owner else None,
+                    )
+                except Exception:  # noqa: BLE001 - no journal: the swap runs as before
+                    swap = None
+            in_process = swap is not None and _remove_in_process(
+                self.executor, swap, enabled=self.in_process_removal
+            )
             status = self.run([op])
             ok = status == 0
         finally:
@@ -181,6 +331,11 @@ class ExecutorHandle:
         if self._configured_uninstaller is not None:
             self.executor._use_builtin_uninstall = self._configured_uninstaller
             self._configured_uninstaller = None
+
+
+def _download_key(op: Any) -> tuple[str, str, str]:
+    package = op.package
+    return (str(package.name), str(package.version), str(package.source_url or ""))
 
 
 def _remove_in_process(executor: Any, swap: Swap, *, enabled: bool) -> bool:

@@ -33,7 +33,8 @@ SEAMS: tuple[Seam, ...] = (
     ),
     Seam(
         "Config.create().get('cache-dir') + '/artifacts' (POETRY_CACHE_DIR)",
-        "wheels Poetry downloaded: the copy of a distribution that has no RECORD",
+        "wheels Poetry downloaded: the copy of a distribution that has no RECORD;"
+        " env-audit's ownership by file (artifacts.poetry_cache)",
         CHECKED_ON,
     ),
     Seam(

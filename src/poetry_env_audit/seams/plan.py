@@ -586,6 +586,8 @@ def operations_to_changes(
                 ),
                 current=initial.pretty_version if initial else None,
                 planned=target.pretty_version if target else None,
+                source_type=_source_type(target),
+                local_wheel=local_wheel(target),
             )
         )
         if target is not None:
@@ -615,6 +617,26 @@ def operations_to_changes(
             change = replace(change, requires=requires, unreadable=unreadable)
         out.append(change)
     return out
+
+
+def _source_type(package: Any) -> str | None:
+    kind = getattr(package, "source_type", None) if package is not None else None
+    return str(kind) if kind else None
+
+
+def local_wheel(package: Any) -> str | None:
+    """The wheel file a ``file`` source installs, as Poetry's executor finds
+    it (``source_url``, relative to ``root_dir``), when it is a wheel on disk."""
+    if package is None or getattr(package, "source_type", None) != "file":
+        return None
+    url = getattr(package, "source_url", None)
+    if not url or not str(url).endswith(".whl"):
+        return None
+    path = Path(str(url))
+    root = getattr(package, "root_dir", None)
+    if not path.is_absolute() and root:
+        path = Path(root) / path
+    return str(path) if path.is_file() else None
 
 
 def project_holders(

@@ -14,6 +14,11 @@ these variables is set for the Poetry run:
     before the new wheel is written: the window in which a parallel reader
     finds the package missing, widened so the race is deterministic.
 
+``ENV_AUDIT_FAULT_WRITE=PATH`` (with ``ENV_AUDIT_FAULT_SWAP_SECONDS=S``)
+    when a wheel writes the site-relative file PATH, write the first half of
+    it over what is there (opened ``"wb"``, as the installer does), wait S
+    seconds, then let the installer write it whole: a wheel rewriting a file
+    of another distribution in place, held half-way.
 ``ENV_AUDIT_FAULT_HOLD=N:DIR``
     before its first operation, a Poetry process waits until N - 1 files
     ``DIR/*.err`` say "Waiting for the environment lock" (at most 300 s): the
@@ -27,7 +32,8 @@ these variables is set for the Poetry run:
 
 The first two hook ``poetry.installation.executor.Executor`` when Poetry
 imports it (``_execute_operation`` and ``_remove``, present in Poetry 1.8 to
-2.5); the last hooks ``poetry_env_audit.isolate_run.checkpoint``.
+2.5); ``WRITE`` hooks ``poetry.installation.wheel_installer.WheelDestination
+.write_to_fs``; the last hooks ``poetry_env_audit.isolate_run.checkpoint``.
 """
 
 from __future__ import annotations
@@ -40,8 +46,31 @@ _SWAP = os.environ.get("ENV_AUDIT_FAULT_SWAP")
 _SWAP_SECONDS = float(os.environ.get("ENV_AUDIT_FAULT_SWAP_SECONDS") or 0)
 _KILL_AT = os.environ.get("ENV_AUDIT_FAULT_KILL_AT")
 _HOLD = os.environ.get("ENV_AUDIT_FAULT_HOLD")
+_WRITE = os.environ.get("ENV_AUDIT_FAULT_WRITE")
 _TARGET = "poetry.installation.executor"
 _ISOLATE = "poetry_env_audit.isolate_run"
+_WHEELS = "poetry.installation.wheel_installer"
+
+
+def _patch_wheels(module: object) -> None:
+    import io
+    import time
+    from pathlib import Path
+
+    destination = module.WheelDestination  # type: ignore[attr-defined]
+    write_to_fs = destination.write_to_fs
+
+    def half_first(self, scheme, path, stream, is_executable):  # type: ignore[no-untyped-def]
+        if path != _WRITE:
+            return write_to_fs(self, scheme, path, stream, is_executable)
+        data = stream.read()
+        target = Path(self.scheme_dict[scheme]) / path
+        with target.open("wb") as handle:
+            handle.write(data[: len(data) // 2])
+        time.sleep(_SWAP_SECONDS)
+        return write_to_fs(self, scheme, path, io.BytesIO(data), is_executable)
+
+    destination.write_to_fs = half_first
 
 
 def _patch_isolate(module: object) -> None:
@@ -139,6 +168,8 @@ def _install_hook() -> None:
                 exec_module(module)
                 if name == _TARGET:
                     _patch(module.Executor)
+                elif name == _WHEELS:
+                    _patch_wheels(module)
                 else:
                     _patch_isolate(module)
 
@@ -148,8 +179,10 @@ def _install_hook() -> None:
     pending = {_TARGET} if _TRACE or _SWAP or _HOLD else set()
     if _KILL_AT:
         pending.add(_ISOLATE)
+    if _WRITE:
+        pending.add(_WHEELS)
     sys.meta_path.insert(0, Finder(pending))
 
 
-if _TRACE or _SWAP or _HOLD or _KILL_AT:
+if _TRACE or _SWAP or _HOLD or _KILL_AT or _WRITE:
     _install_hook()
