@@ -23,6 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from poetry_env_audit.atomic import beside
+from poetry_env_audit.atomic import write_atomic
 from poetry_env_audit.isolate import MARKER
 from poetry_env_audit.isolate import POETRY_SCRIPT
 from poetry_env_audit.isolate import CannotIsolateError
@@ -419,29 +421,9 @@ def _run(command: Sequence[str], what: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def _beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}.env-audit-{os.getpid()}")
-
-
-def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write ``path`` as a whole: a new file beside it, then ``os.replace``."""
-    target = Path(path)
-    temporary = _beside(target)
-    try:
-        with temporary.open("wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        temporary.chmod(mode)
-        temporary.replace(target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def _symlink_atomic(path: str, target: str) -> None:
     link = Path(path)
-    temporary = _beside(link)
+    temporary = beside(link)
     temporary.unlink(missing_ok=True)
     temporary.symlink_to(target)
     temporary.replace(link)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from poetry_env_audit import _recover
+from poetry_env_audit.atomic import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -49,19 +50,6 @@ class Swap:
     version: str
     dist_info: str = ""
     files: tuple[str, ...] = ()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _find(site_dirs: Iterable[Path], name: str) -> tuple[Path, Path] | None:
@@ -127,7 +115,7 @@ def _journal(
     incoming: str | None,
 ) -> Swap:
     source = Path(_recover.__file__).read_bytes()
-    _atomic_write(site / _recover.MODULE, source)
+    write_atomic(site / _recover.MODULE, source, mode=None)
     backup = site / _recover.JOURNAL_DIR / _recover.BACKUP
     backup.mkdir(parents=True)
     files: list[list[str]] = []
@@ -148,11 +136,12 @@ def _journal(
         "pid": os.getpid(),
         "started": _recover.process_start(os.getpid()),
     }
-    _atomic_write(
+    write_atomic(
         site / _recover.JOURNAL_DIR / _recover.JOURNAL,
         json.dumps(journal).encode("utf-8"),
+        mode=None,
     )
-    _atomic_write(site / _recover.PTH, _recover.PTH_LINE.encode("ascii"))
+    write_atomic(site / _recover.PTH, _recover.PTH_LINE.encode("ascii"), mode=None)
     return Swap(
         site=site,
         dist=name,
