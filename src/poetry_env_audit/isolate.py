@@ -373,29 +373,6 @@ def plan_dist(
     )
 
 
-def wheel_matches(
-    filename: str, name: str, version: str, supported: frozenset[str]
-) -> bool:
-    """``filename`` is a wheel of exactly ``name`` ``version`` that this
-    interpreter can use (one of its tags is in ``supported``)."""
-    from packaging.utils import InvalidWheelFilename
-    from packaging.utils import canonicalize_name
-    from packaging.utils import parse_wheel_filename
-    from packaging.version import InvalidVersion
-    from packaging.version import Version
-
-    try:
-        wheel_name, wheel_version, _, tags = parse_wheel_filename(filename)
-        wanted = Version(version)
-    except (InvalidWheelFilename, InvalidVersion):
-        return False
-    return (
-        wheel_name == canonicalize_name(name)
-        and wheel_version == wanted
-        and any(str(tag) in supported for tag in tags)
-    )
-
-
 def plan_wheel(
     *,
     name: str,

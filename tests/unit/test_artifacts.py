@@ -8,6 +8,8 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import pytest
+
 from poetry_env_audit.artifacts import CachedWheels
 from poetry_env_audit.artifacts import poetry_cache
 from poetry_env_audit.audit import assess
@@ -24,8 +26,6 @@ from unit.test_swapjournal import make_site
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import pytest
 
 TAGS = ("py3-none-any", "cp311-cp311-manylinux_2_17_x86_64")
 
@@ -153,3 +153,33 @@ def test_an_unreadable_cache_leaves_every_planned_wheel_unchecked(
     report = planned_ownership(base, changes, policy)
     assert (report.wheels_checked, report.wheels_unchecked) == (0, 1)
     assert report.findings == base.findings
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("fake_plugin-1.0-py3-none-any.whl", True),
+        ("Fake.Plugin-1.0.0-py3-none-any.whl", True),
+        ("fake_plugin-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", True),
+        ("fake_plugin-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", False),
+        ("fake_plugin-1.1-py3-none-any.whl", False),
+        ("other-1.0-py3-none-any.whl", False),
+        ("fake_plugin-1.0.tar.gz", False),
+    ],
+    ids=[
+        "pure",
+        "same-name-and-version-spelled-otherwise",
+        "binary",
+        "other-python",
+        "other-version",
+        "other-name",
+        "not-a-wheel",
+    ],
+)
+def test_a_cached_wheel_is_found_by_name_version_and_tags(
+    tmp_path: Path, filename: str, expected: bool
+) -> None:
+    """What ``poetry self isolate`` finds for a plugin without RECORD."""
+    _touch(tmp_path / "artifacts" / "0a" / filename)
+    found = CachedWheels.scan(tmp_path / "artifacts", TAGS).find("fake-plugin", "1.0")
+    assert (found is not None) is expected

@@ -32,7 +32,6 @@ from poetry_env_audit.isolate import relative_bin
 from poetry_env_audit.isolate import render_launcher
 from poetry_env_audit.isolate import render_script
 from poetry_env_audit.isolate import shebang
-from poetry_env_audit.isolate import wheel_matches
 from poetry_env_audit.isolate import writable
 
 LAYOUT = Layout("/root/.local/share/pypoetry")
@@ -569,34 +568,6 @@ def test_offers_isolation(
 
 
 # ------------------------------------------------------------------ cached wheels
-
-SUPPORTED = frozenset({"py3-none-any", "cp311-cp311-manylinux_2_17_x86_64"})
-
-
-@pytest.mark.parametrize(
-    ("filename", "expected"),
-    [
-        ("fake_plugin-1.0-py3-none-any.whl", True),
-        ("Fake.Plugin-1.0.0-py3-none-any.whl", True),
-        ("fake_plugin-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", True),
-        ("fake_plugin-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", False),
-        ("fake_plugin-1.1-py3-none-any.whl", False),
-        ("other-1.0-py3-none-any.whl", False),
-        ("fake_plugin-1.0.tar.gz", False),
-    ],
-    ids=[
-        "pure",
-        "same-name-and-version-spelled-otherwise",
-        "binary",
-        "other-python",
-        "other-version",
-        "other-name",
-        "not-a-wheel",
-    ],
-)
-def test_wheel_matches(filename: str, expected: bool) -> None:
-    assert wheel_matches(filename, "fake-plugin", "1.0", SUPPORTED) is expected
-
 
 WHEEL_RECORD = (
     "fake_plugin.py,sha256=m,5\n"
