@@ -246,21 +246,7 @@ class Bench:
         project = self.project("sync-300", deps)
         interp = self.interpreter("system", plugin=True)
         copy = self.locked_copy(project, interp)
-        dry = ["sync", "--dry-run"]
-        return self.rounds_of(
-            Result(
-                "sync: env-audit --sync and guarded sync --dry-run, 300 locked packages",
-                ["env-audit --sync", "guarded", "unguarded"],
-                target="<= 1.1",
-            ),
-            {
-                "env-audit --sync": lambda: self.timed(
-                    interp, ["env-audit", "--sync"], copy, ok=(0, 1)
-                ),
-                "guarded": lambda: self.timed(interp, dry, copy),
-                "unguarded": lambda: self.timed(interp, ["--no-plugins", *dry], copy),
-            },
-        )
+        return self.sync_of(interp, copy, "300 locked packages", ["sync", "--dry-run"])
 
     def webapp(self, interp: Interpreter) -> Path:
         """fixtures/realworld/webapp with the lock this Poetry writes (2.1 on
@@ -290,10 +276,16 @@ class Bench:
         interp = self.interpreter("system", plugin=True)
         copy = self.webapp(interp)
         dry = [*sync_args(interp), "--dry-run"]
+        return self.sync_of(interp, copy, f"web app lock ({WEBAPP} packages)", dry)
+
+    def sync_of(
+        self, interp: Interpreter, copy: Path, lock: str, dry: list[str]
+    ) -> Result:
+        """``env-audit --sync`` and the guarded ``dry`` (a sync dry run)
+        against the unguarded one, on the project at ``copy``."""
         return self.rounds_of(
             Result(
-                f"sync: env-audit --sync and guarded sync --dry-run, web app lock"
-                f" ({WEBAPP} packages)",
+                f"sync: env-audit --sync and guarded sync --dry-run, {lock}",
                 ["env-audit --sync", "guarded", "unguarded"],
                 target="<= 1.1",
             ),
