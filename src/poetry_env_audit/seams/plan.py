@@ -449,6 +449,7 @@ class LockedPackages:
         self._packages: list[Any] | None = None
         self._by_version: dict[tuple[str, str], Any] = {}
         self._one: dict[int, Any] = {}
+        self._requirers: dict[str, list[Any]] | None = None
         watch_locked_repository(poetry)
 
     def _read_by_poetry(self) -> list[Any] | None:
@@ -494,21 +495,38 @@ class LockedPackages:
         return self._by_version.get((name, version))
 
     def requirers(self, name: str) -> list[Any]:
-        """The locked packages whose dependencies name ``name``."""
+        """The locked packages whose dependencies name ``name``, in lock order.
+
+        The index of who requires what is built on the first call: a sync
+        asks once per package it removes (36 times on a 262-package lock).
+        """
+        if self._requirers is None:
+            self._requirers = self._index_requirers()
+        return [
+            self._package(entry) if isinstance(entry, dict) else entry
+            for entry in self._requirers.get(name, ())
+        ]
+
+    def _index_requirers(self) -> dict[str, list[Any]]:
+        """Name -> the lock entries (or packages) that depend on it."""
         from packaging.utils import canonicalize_name
 
+        index: dict[str, list[Any]] = {}
         if self._packages is None and self._read_by_poetry_or_none() is None:
             entries = self._entries()
             if entries is not None:
-                return [
-                    self._package(entry)
-                    for entry in entries
-                    if any(
-                        canonicalize_name(str(dep)) == name
+                for entry in entries:
+                    names = {
+                        str(canonicalize_name(str(dep)))
                         for dep in (entry.get("dependencies") or {})
-                    )
-                ]
-        return [p for p in self.packages() if any(d.name == name for d in p.requires)]
+                    }
+                    for name in names:
+                        index.setdefault(name, []).append(entry)
+                return index
+        for package in self.packages():
+            for name in {str(d.name) for d in package.requires}:
+                index.setdefault(name, []).append(package)
+        return index
 
     def _read_by_poetry_or_none(self) -> list[Any] | None:
         try:
