@@ -585,3 +585,49 @@ def test_requirers_name_every_locked_package_that_depends_on_it_in_lock_order(
     [anyio_via_sniffio] = locked.requirers("sniffio")
     assert anyio_via_idna is anyio_via_sniffio
 
+
+PYPROJECT_WITH_TABLE = """\
+[project]
+name = "app"
+version = "1.0"
+requires-python = ">=3.9"
+
+[tool.poetry-env-audit]
+breaks = "warn"
+lock = "always"
+"""
+
+
+def test_the_table_is_read_from_the_file_not_poetrys_tomlkit_document(
+    tmp_path: Path,
+) -> None:
+    """The table is the file's (plain values); Poetry's document is not parsed
+    for it."""
+    from poetry.factory import Factory
+
+    from poetry_env_audit.seams.project import project_table
+
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT_WITH_TABLE)
+    poetry = Factory().create_poetry(tmp_path)
+    table = project_table(poetry)
+    assert table == {"breaks": "warn", "lock": "always"}
+    assert type(table) is dict
+    assert all(type(v) is str for v in table.values())
+    assert getattr(poetry.pyproject, "_toml_document", None) is None
+
+
+def test_the_table_falls_back_to_poetrys_document_when_the_file_cannot_be_read(
+    tmp_path: Path,
+) -> None:
+    from poetry_env_audit.seams.project import project_table
+
+    class PyProject:
+        def __init__(self) -> None:
+            self.data = {"tool": {"poetry-env-audit": {"breaks": "block"}}}
+
+    class Poetry:
+        def __init__(self) -> None:
+            self.pyproject_path = tmp_path / "gone" / "pyproject.toml"
+            self.pyproject = PyProject()
+
+    assert project_table(Poetry()) == {"breaks": "block"}  # type: ignore[arg-type]
