@@ -24,6 +24,8 @@ from dataclasses import field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from poetry_env_audit.poetry_env import DEDICATED_KINDS
+from poetry_env_audit.poetry_env import ISOLATE_COMMAND
 from poetry_env_audit.poetry_env import ISOLATED_MARKER
 from poetry_env_audit.values import StrEnum
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 #: The command, as remedies print it.
-COMMAND = "poetry self isolate"
+COMMAND = ISOLATE_COMMAND
 #: Inside Poetry's data directory.
 VENV_NAME = "isolated-venv"
 STATE_SUFFIX = ".json"
@@ -41,8 +43,6 @@ BACKUP_SUFFIX = ".launcher-backup"
 #: Written into the new environment: it was made by ``poetry self isolate``.
 MARKER = ISOLATED_MARKER
 STATE_SCHEMA = 1
-#: Installation kinds that already are a dedicated environment.
-DEDICATED_KINDS = frozenset({"pipx", "installer"})
 #: Longest ``#!`` line every POSIX kernel takes; longer ones use ``/bin/sh``.
 MAX_SHEBANG = 127
 POETRY_ENTRY = "poetry.console.application:main"
@@ -613,13 +613,6 @@ def decide(
             " first or give this Poetry its own POETRY_DATA_DIR"
         )
     return Outcome.ISOLATE
-
-
-def offers_isolation(*, shared: bool, kind: str, isolated_here: bool) -> bool:
-    """Whether ``poetry self isolate`` is a way out: Poetry shares the target
-    and is not in a dedicated environment yet (pipx, the official installer,
-    or one this command made)."""
-    return shared and kind not in DEDICATED_KINDS and not isolated_here
 
 
 def writable(mode: int, *, access: bool) -> bool:

@@ -43,6 +43,10 @@ POETRY = "poetry"
 BOOTSTRAP_DISTS = frozenset({"pip", "setuptools", "wheel", "distribute"})
 #: The file ``poetry self isolate`` leaves in the environment it made.
 ISOLATED_MARKER = "poetry-env-audit-isolated"
+#: ``poetry self isolate``, as remedies print it.
+ISOLATE_COMMAND = "poetry self isolate"
+#: Installation kinds that already are a dedicated environment.
+DEDICATED_KINDS = frozenset({"pipx", "installer"})
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,14 @@ class Installation:
             )
             return f"shared ({text}, with {len(self.others)} other packages: {shown})"
         return f"shared ({text})"
+
+
+def offers_isolation(*, shared: bool, kind: str, isolated_here: bool) -> bool:
+    """Whether ``poetry self isolate`` is a way out: Poetry shares the target
+    and is not in a dedicated environment yet (pipx, the official installer,
+    or one that command made). Here, not in :mod:`isolate`, which a remedy
+    need not import."""
+    return shared and kind not in DEDICATED_KINDS and not isolated_here
 
 
 @dataclass(frozen=True)

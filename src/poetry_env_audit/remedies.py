@@ -73,8 +73,8 @@ def isolate_in_place(
     poetry: PoetryEnvironment, target: TargetEnvironment
 ) -> Remedy | None:
     """``poetry self isolate``, when it applies: the recipe stays as it is."""
-    from poetry_env_audit.isolate import COMMAND
-    from poetry_env_audit.isolate import offers_isolation
+    from poetry_env_audit.poetry_env import ISOLATE_COMMAND
+    from poetry_env_audit.poetry_env import offers_isolation
 
     if os.name != "posix" or not offers_isolation(
         shared=target.shared,
@@ -87,7 +87,7 @@ def isolate_in_place(
             "Move Poetry into its own virtualenv, same interpreter and versions,"
             " offline (the project still installs here)"
         ),
-        command=COMMAND,
+        command=ISOLATE_COMMAND,
     )
 
 

@@ -22,7 +22,6 @@ from poetry_env_audit.isolate import inside
 from poetry_env_audit.isolate import is_poetry_launcher
 from poetry_env_audit.isolate import launcher_python
 from poetry_env_audit.isolate import new_site
-from poetry_env_audit.isolate import offers_isolation
 from poetry_env_audit.isolate import parse_record
 from poetry_env_audit.isolate import plan_dist
 from poetry_env_audit.isolate import plan_wheel
@@ -33,6 +32,7 @@ from poetry_env_audit.isolate import render_launcher
 from poetry_env_audit.isolate import render_script
 from poetry_env_audit.isolate import shebang
 from poetry_env_audit.isolate import writable
+from poetry_env_audit.poetry_env import offers_isolation
 
 LAYOUT = Layout("/root/.local/share/pypoetry")
 VENV_PYTHON = "/root/.local/share/pypoetry/isolated-venv/bin/python"
