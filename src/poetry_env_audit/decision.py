@@ -8,13 +8,11 @@ computed (from the lock for ``install``/``sync``, after solving for
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poetry_env_audit.policy import PolicyAction
-from poetry_env_audit.target import real_dirs
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -52,8 +50,8 @@ def decide(
     from poetry_env_audit.seams.plan import operations_to_changes
 
     env = command.env
-    import_paths = real_dirs(p for p in sys.path if p)
-    if not command.shares_poetry_env(import_paths):
+    import_paths = command.import_paths
+    if not command.shares_with_poetry:
         return Decision()
     from poetry_env_audit.seams.plan import LockedPackages
 
@@ -167,9 +165,9 @@ def touched_closure(
         }
     except Exception:  # noqa: BLE001 - unreadable operations: assume the worst
         return ("(unknown)",)
-    import_paths = real_dirs(p for p in sys.path if p)
+    import_paths = command.import_paths
     try:
-        if not command.shares_poetry_env(import_paths):
+        if not command.shares_with_poetry:
             return ()
     except Exception:  # noqa: BLE001,S110 - cannot tell: take it as shared
         pass

@@ -328,11 +328,7 @@ def lock_wanted(command: InstallingCommand, policy: Policy) -> bool:
     Nothing is written into a target that shares nothing."""
     if policy.lock_always:
         return True
-    import sys
-
-    from poetry_env_audit.target import real_dirs
-
-    return command.shares_poetry_env(real_dirs(p for p in sys.path if p))
+    return command.shares_with_poetry
 
 
 def watch_lock(command: InstallingCommand) -> None:
@@ -340,11 +336,7 @@ def watch_lock(command: InstallingCommand) -> None:
     keep Poetry's own read of the lock for it: one parse of the lock, not two."""
     if command.is_self:
         return
-    import sys
-
-    from poetry_env_audit.target import real_dirs
-
-    if command.shares_poetry_env(real_dirs(p for p in sys.path if p)):
+    if command.shares_with_poetry:
         from poetry_env_audit.seams.plan import watch_locked_repository
 
         watch_locked_repository(command.poetry)

@@ -141,6 +141,22 @@ class InstallingCommand:
         """The environment the executor will write to."""
         return executor_env(self.executor, self._command_env, self.fallbacks)
 
+    @functools.cached_property
+    def import_paths(self) -> tuple[str, ...]:
+        """Poetry's own import paths (``sys.path``), by real path, read once
+        per command: the lock, the lock read and the decision all ask."""
+        import sys
+
+        from poetry_env_audit.target import real_dirs
+
+        return real_dirs(p for p in sys.path if p)
+
+    @functools.cached_property
+    def shares_with_poetry(self) -> bool:
+        """Whether the target's site directories are among Poetry's import
+        paths, by real path. ``self`` commands always share."""
+        return self.shares_poetry_env(self.import_paths)
+
     def shares_poetry_env(self, import_paths: Iterable[str]) -> bool:
         """Whether the target's site directories are among ``import_paths``
         (Poetry's), by real path. ``self`` commands always share."""
