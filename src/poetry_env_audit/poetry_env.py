@@ -459,6 +459,8 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
     from importlib import metadata
 
     found: dict[str, DistInfo] = {}
+    #: One real-path walk per directory, not per distribution.
+    locations: dict[str, str] = {}
     for dist in metadata.distributions(path=list(paths)):
         try:
             text = dist.read_text("METADATA")
@@ -488,11 +490,17 @@ def scan_distributions(paths: Iterable[str]) -> dict[str, DistInfo]:
             name=name,
             display_name=raw_name,
             version=version or "",
-            location=realpath(str(dist.locate_file(""))),
+            location=_location(str(dist.locate_file("")), locations),
             requires=requires,
             plugin_groups=groups,
         )
     return found
+
+
+def _location(directory: str, seen: dict[str, str]) -> str:
+    if directory not in seen:
+        seen[directory] = realpath(directory)
+    return seen[directory]
 
 
 def externally_managed_message(stdlib: str | os.PathLike[str]) -> str | None:
