@@ -6,8 +6,13 @@ Each benchmark runs its variants in the same round, alternating their order
 from round to round, on private clones of the same throwaway interpreter, so
 that drift of the machine hits every variant alike. It prints the median time
 of each variant, the median of the per-round ratios (each round's pair ran
-back to back) and their spread (lowest and highest). Nothing here asserts a
-time: the targets are printed next to the figures.
+back to back; for the "beyond start-up" rows the ratio of the medians of the
+differences) and the spread of the per-round ratios (lowest and highest).
+Nothing here asserts a time: the targets are printed next to the figures.
+``--instructions`` counts each command's instructions under valgrind's
+callgrind instead of timing it (about 40 times slower, and the same on every
+run: one round compares two versions of the plugin that the wall clock of a
+busy 2-core machine cannot tell apart).
 
 - ``activation``: ``poetry --version`` with the plugin / without it.
 - ``noop-isolated`` and ``noop-shared``: ``poetry install`` when everything is
@@ -32,8 +37,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -47,6 +54,7 @@ from typing import Callable
 from harness.interpreters import python_info
 from harness.interpreters import resolve_base_python
 from harness.poetry import describe
+from harness.poetry import poetry_env
 from harness.poetry import run_poetry
 from harness.poetry import sync_args
 from harness.realworld import copy_project
@@ -65,6 +73,9 @@ if TYPE_CHECKING:
     from harness.session import Projects
 
 POETRY = os.environ.get("POETRY_ENV_AUDIT_BENCH_POETRY", "2.5.1")
+#: What a run's figure is: seconds, or (``--instructions``) billions of
+#: instructions that valgrind's callgrind counted.
+UNIT = {"name": "s"}
 #: Poetry's own packages the serialise benchmark changes in place (inside
 #: Poetry's specifiers, below the newest that Poetry brings).
 POETRY_PINS = ["shellingham==1.5.3", "pkginfo==1.12.0", "tomlkit==0.13.2"]
@@ -126,6 +137,8 @@ class Bench:
         self.count = 0
         #: Environment of every timed Poetry run (``--builtin-uninstall``).
         self.extra_env: dict[str, str] = {}
+        #: Count instructions instead of timing (``--instructions``).
+        self.instructions = False
         self._projects: Projects | None = None
 
     @staticmethod
@@ -173,12 +186,52 @@ class Bench:
         *,
         ok: tuple[int, ...] = (0,),
     ) -> float:
+        if self.instructions:
+            return self.counted(interp, args, cwd, ok=ok)
         start = time.perf_counter()
         result = run_poetry(interp, list(args), cwd=cwd, extra_env=self.extra_env)
         elapsed = time.perf_counter() - start
         if result.returncode not in ok or "Traceback" in result.stderr:
             raise SystemExit(f"bench: {describe(result)}")
         return elapsed
+
+    def counted(
+        self,
+        interp: Interpreter,
+        args: Sequence[str],
+        cwd: Path,
+        *,
+        ok: tuple[int, ...] = (0,),
+    ) -> float:
+        """The instructions (in billions) the command executes, by valgrind's
+        callgrind: the same on every run, so one round compares versions
+        that the wall clock of a shared 2-core machine cannot tell apart."""
+        if interp.root is not None:
+            raise SystemExit("bench: --instructions runs on the host kinds only")
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            str(interp.python),
+            "-m",
+            "poetry",
+            *args,
+        ]
+        result = subprocess.run(
+            command,
+            cwd=cwd,
+            env=poetry_env(interp, extra_env=self.extra_env),
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        found = re.search(r"Collected : (\d+)", result.stderr)
+        if result.returncode not in ok or found is None:
+            raise SystemExit(f"bench: {describe(result)}")
+        return int(found.group(1)) / 1e9
 
     def rounds_of(self, result: Result, runs: dict[str, Callable[[], float]]) -> Result:
         names = list(runs)
@@ -382,8 +435,8 @@ def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
                 (
                     result.name,
                     f"{variant} / {base}",
-                    f"{result.median(variant):.3f} s",
-                    f"{result.median(base):.3f} s",
+                    f"{result.median(variant):.3f} {UNIT['name']}",
+                    f"{result.median(base):.3f} {UNIT['name']}",
                     f"{statistics.median(ratios):.3f}",
                     f"{min(ratios):.3f} .. {max(ratios):.3f}",
                     result.target if variant != "start-up" else "(Poetry's floor)",
@@ -403,9 +456,11 @@ def beyond_start_up(result: Result, variant: str, base: str) -> tuple[str, ...]:
     return (
         result.name,
         f"{variant} / {base}, beyond start-up",
-        f"{statistics.median(mine):.3f} s",
-        f"{statistics.median(theirs):.3f} s",
-        f"{statistics.median(ratios):.3f}",
+        f"{statistics.median(mine):.3f} {UNIT['name']}",
+        f"{statistics.median(theirs):.3f} {UNIT['name']}",
+        # Differences of two noisy times: their per-round ratios scatter too
+        # widely to take a median of; the ratio of the medians is kept.
+        f"{statistics.median(mine) / statistics.median(theirs):.3f}",
         f"{min(ratios):.3f} .. {max(ratios):.3f}",
         result.target,
     )
@@ -471,7 +526,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="every variant with Poetry >= 2.5's installer.builtin-uninstall",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count each command's instructions with valgrind (callgrind) instead"
+        " of timing it; one round is enough, the count does not vary",
+    )
     args = parser.parse_args(argv)
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind on PATH")
     chosen = [name for name in args.only.split(",") if name]
     unknown = set(chosen) - set(ALL)
     if unknown:
@@ -484,6 +547,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(h, args.rounds)
         if args.builtin_uninstall:
             bench.extra_env["POETRY_INSTALLER_BUILTIN_UNINSTALL"] = "true"
+        if args.instructions:
+            bench.instructions = True
+            UNIT["name"] = "G instructions"
         with h.serve(latency=args.latency / 1000):
             steps: dict[str, Callable[[], Result]] = {
                 "activation": bench.activation,
@@ -503,8 +569,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 results.append(steps[name]())
         latency = f", index latency {args.latency:g} ms" if args.latency else ""
+        counted = ", instructions counted by callgrind" if args.instructions else ""
         print(
-            f"Measured on {machine()}{latency}, {args.rounds} rounds,"
+            f"Measured on {machine()}{latency}{counted}, {args.rounds} rounds,"
             " medians and per-round spread."
         )
         print(render(rows(results), markdown=args.markdown))
