@@ -54,6 +54,9 @@ InstallCheck = Callable[[bool], bool]
 
 @dataclass(frozen=True)
 class AuditOptions:
+    """What to plan: the groups and extras selected, and whether the install
+    synchronises."""
+
     groups: frozenset[str] | None = None
     extras: tuple[str, ...] = ()
     sync: bool = False

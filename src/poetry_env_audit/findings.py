@@ -47,6 +47,9 @@ class EnvKind(StrEnum):
 
 @dataclass(frozen=True)
 class Remedy:
+    """A way out: what it does, and the command that does it (checked before it is
+    offered)."""
+
     title: str
     command: str | None = None
 
@@ -65,6 +68,8 @@ class Holder:
 
 @dataclass(frozen=True)
 class Requirer:
+    """A requirement on a package, by whom, and whether the planned version meets it."""
+
     package: str
     version: str
     requirement: str

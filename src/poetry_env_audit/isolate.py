@@ -129,6 +129,8 @@ def base_interpreter(
 
 @dataclass(frozen=True)
 class RecordRow:
+    """One row of a ``RECORD`` file: a path, its hash and its size."""
+
     path: str
     hash: str = ""
     size: str = ""

@@ -256,6 +256,8 @@ def _plan_cached(
 
 @dataclass(frozen=True)
 class Plan:
+    """What ``poetry self isolate`` will do: the new environment and what goes in it."""
+
     layout: Layout
     poetry: str
     base_python: str

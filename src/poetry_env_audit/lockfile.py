@@ -32,6 +32,8 @@ __all__ = ["LockEntry", "lock_entries", "package_lines", "read_package_lines"]
 
 @dataclass(frozen=True)
 class LockEntry:
+    """A ``[[package]]`` of ``poetry.lock``: its name, version and line."""
+
     name: str  # canonical (PEP 503)
     version: str | None
     line: int  # 1-based line of ``name = ...``

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Owner:
+    """A distribution Poetry needs, as the owner of files in its site directory."""
+
     name: str  # canonical
     display_name: str
     version: str

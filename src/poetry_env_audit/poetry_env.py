@@ -142,6 +142,8 @@ def requirement_name(raw: str) -> str | None:
 
 @dataclass(frozen=True)
 class VendoredDist:
+    """A distribution vendored inside another (poetry-core's), by its own metadata."""
+
     name: str
     version: str
     location: str
@@ -189,6 +191,9 @@ def offers_isolation(*, shared: bool, kind: str, isolated_here: bool) -> bool:
 
 @dataclass(frozen=True)
 class PoetryEnvironment:
+    """Poetry's own environment: where it runs, what it needs, and how it was
+    installed."""
+
     version: str
     python: str
     prefix: str
@@ -264,6 +269,8 @@ def requirement_text(req: Requirement) -> str:
 
 @dataclass(frozen=True)
 class Closure:
+    """What the roots need, transitively, and what of that does not hold."""
+
     needed: tuple[NeededDist, ...]
     problems: tuple[Problem, ...]
     unverifiable: tuple[Unverifiable, ...] = ()

@@ -31,6 +31,9 @@ EXIT_ERROR = 2
 
 @dataclass(frozen=True)
 class Report:
+    """Everything one audit found: the plan, the findings, the verdict and the ways
+    out."""
+
     project: str | None
     poetry: PoetryEnvironment
     target: TargetEnvironment

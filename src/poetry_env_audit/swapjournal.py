@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Swap:
+    """One in-place swap of a distribution, as the journal records it before it starts."""
+
     site: Path
     dist: str
     version: str

@@ -37,6 +37,8 @@ CHECKED_ON = ("1.8.5", "2.0.1", "2.2.1", "2.5.1")
 
 @dataclass(frozen=True)
 class Seam:
+    """One Poetry internal this plugin relies on, and the versions it was checked on."""
+
     name: str
     what: str
     checked_on: tuple[str, ...] = CHECKED_ON
