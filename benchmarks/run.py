@@ -40,7 +40,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -54,7 +53,6 @@ from typing import Callable
 from harness.interpreters import python_info
 from harness.interpreters import resolve_base_python
 from harness.poetry import describe
-from harness.poetry import poetry_env
 from harness.poetry import run_poetry
 from harness.poetry import sync_args
 from harness.realworld import copy_project
@@ -76,6 +74,8 @@ POETRY = os.environ.get("POETRY_ENV_AUDIT_BENCH_POETRY", "2.5.1")
 #: What a run's figure is: seconds, or (``--instructions``) billions of
 #: instructions that valgrind's callgrind counted.
 UNIT = {"name": "s"}
+#: What ``--instructions`` runs each command under.
+CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 #: Poetry's own packages the serialise benchmark changes in place (inside
 #: Poetry's specifiers, below the newest that Poetry brings).
 POETRY_PINS = ["shellingham==1.5.3", "pkginfo==1.12.0", "tomlkit==0.13.2"]
@@ -186,51 +186,25 @@ class Bench:
         *,
         ok: tuple[int, ...] = (0,),
     ) -> float:
-        if self.instructions:
-            return self.counted(interp, args, cwd, ok=ok)
+        """Seconds the command takes; with ``--instructions``, the
+        instructions (in billions) it executes, by valgrind's callgrind: the
+        same on every run, so one round compares versions that the wall clock
+        of a shared 2-core machine cannot tell apart."""
+        if self.instructions and interp.root is not None:
+            raise SystemExit("bench: --instructions runs on the host kinds only")
+        wrapper = CALLGRIND if self.instructions else ()
         start = time.perf_counter()
-        result = run_poetry(interp, list(args), cwd=cwd, extra_env=self.extra_env)
+        result = run_poetry(
+            interp, list(args), cwd=cwd, extra_env=self.extra_env, wrapper=wrapper
+        )
         elapsed = time.perf_counter() - start
         if result.returncode not in ok or "Traceback" in result.stderr:
             raise SystemExit(f"bench: {describe(result)}")
-        return elapsed
-
-    def counted(
-        self,
-        interp: Interpreter,
-        args: Sequence[str],
-        cwd: Path,
-        *,
-        ok: tuple[int, ...] = (0,),
-    ) -> float:
-        """The instructions (in billions) the command executes, by valgrind's
-        callgrind: the same on every run, so one round compares versions
-        that the wall clock of a shared 2-core machine cannot tell apart."""
-        if interp.root is not None:
-            raise SystemExit("bench: --instructions runs on the host kinds only")
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            str(interp.python),
-            "-m",
-            "poetry",
-            *args,
-        ]
-        result = subprocess.run(
-            command,
-            cwd=cwd,
-            env=poetry_env(interp, extra_env=self.extra_env),
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        if not self.instructions:
+            return elapsed
         found = re.search(r"Collected : (\d+)", result.stderr)
-        if result.returncode not in ok or found is None:
-            raise SystemExit(f"bench: {describe(result)}")
+        if found is None:
+            raise SystemExit(f"bench: callgrind printed no count\n{describe(result)}")
         return int(found.group(1)) / 1e9
 
     def rounds_of(self, result: Result, runs: dict[str, Callable[[], float]]) -> Result:

@@ -115,12 +115,17 @@ def run_python(
     extra_env: Mapping[str, str] | None = None,
     timeout: float = 600,
     state_dir: Path | None = None,
+    wrapper: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     """``<python> ARGS`` in the same environment Poetry runs in (chrooted
-    into ``interp.root`` for the "debian" kind, host paths translated)."""
+    into ``interp.root`` for the "debian" kind, host paths translated).
+    ``wrapper`` goes before the interpreter (a host-side tool such as
+    valgrind: not for the chrooted kinds)."""
     env = poetry_env(interp, state_dir=state_dir, extra_env=extra_env)
-    command = [str(interp.python), *args]
+    command = [*wrapper, str(interp.python), *args]
     if interp.root is not None:
+        if wrapper:
+            raise ValueError(f"no wrapper inside the {interp.kind} root: {wrapper}")
         command, env, cwd = _chrooted(interp.root, command, env, cwd)
     return subprocess.run(
         command,
@@ -162,6 +167,7 @@ def run_poetry(
     extra_env: Mapping[str, str] | None = None,
     timeout: float = 600,
     state_dir: Path | None = None,
+    wrapper: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     """``<python> -m poetry ARGS`` in *cwd*; stdout and stderr captured as text.
 
@@ -174,6 +180,7 @@ def run_poetry(
         extra_env=extra_env,
         timeout=timeout,
         state_dir=state_dir,
+        wrapper=wrapper,
     )
 
 
