@@ -86,6 +86,29 @@ def scrubbed_environ(base: Mapping[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def offline_home_env(
+    home: Path, index_url: str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a tool that installs Poetry itself (the Action's
+    steps, a pre-commit hook): *base* scrubbed, a fresh HOME with Poetry's
+    config, cache and data under it, pip and Poetry pointed at the local
+    index *index_url* only, no keyring, no proxy for the loopback."""
+    env = scrubbed_environ(base)
+    env.update(
+        HOME=str(home),
+        POETRY_CONFIG_DIR=str(home / "poetry-config"),
+        POETRY_CACHE_DIR=str(home / "poetry-cache"),
+        POETRY_DATA_DIR=str(home / "poetry-data"),
+        PIP_INDEX_URL=index_url,
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+        no_proxy=LOOPBACK,
+        NO_PROXY=LOOPBACK,
+    )
+    return env
+
+
 def poetry_env(
     interp: Interpreter,
     *,

@@ -5,7 +5,6 @@ from __future__ import annotations
 # Poetry and this repository, pip pointed at the local index) and the check
 # step, whose GitHub annotations must land on poetry.lock. setup-python is
 # the runner's part: the base Python stands in for its python-path output.
-import os
 import re
 import subprocess
 from typing import TYPE_CHECKING
@@ -13,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from harness.poetry import LOOPBACK
-from harness.poetry import scrubbed_environ
+from harness.poetry import offline_home_env
 from harness.projects import REPO_ROOT
 from harness.wheels import python_minor
 
@@ -80,22 +78,11 @@ def test_action_installs_poetry_and_annotates_the_lock(
     project = projects.locked("downgrade-breaks", isolated_poetry)
     runner_temp = tmp_path / "runner-temp"
     runner_temp.mkdir()
-    home = tmp_path / "home"
-    base_env = scrubbed_environ()
+    base_env = offline_home_env(tmp_path / "home", local_index)
     base_env.update(
         RUNNER_TEMP=str(runner_temp),
         GITHUB_ACTIONS="true",
         GITHUB_WORKSPACE=str(project),
-        HOME=str(home),
-        POETRY_CONFIG_DIR=str(home / "config"),
-        POETRY_CACHE_DIR=str(home / "cache"),
-        POETRY_DATA_DIR=str(home / "data"),
-        PIP_INDEX_URL=local_index,
-        PIP_CONFIG_FILE=os.devnull,
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
-        no_proxy=LOOPBACK,
-        NO_PROXY=LOOPBACK,
     )
     context = {
         "steps.python.outputs.python-path": str(harness.base_python),

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.poetry import LOOPBACK
-from harness.poetry import scrubbed_environ
+from harness.poetry import offline_home_env
 from harness.projects import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -44,23 +43,16 @@ def _throwaway_repo(project: Path, dest: Path) -> Path:
 
 
 def _hook_env(home: Path, index_url: str) -> dict[str, str]:
-    env = scrubbed_environ()
-    for name in ("PIP_", "PRE_COMMIT", "GIT_"):
-        env = {k: v for k, v in env.items() if not k.startswith(name)}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "PRE_COMMIT", "GIT_"))
+    }
+    env = offline_home_env(home, index_url, base)
     env.update(
-        HOME=str(home),
         PRE_COMMIT_HOME=str(home / "pre-commit"),
-        POETRY_CONFIG_DIR=str(home / "poetry-config"),
-        POETRY_CACHE_DIR=str(home / "poetry-cache"),
-        POETRY_DATA_DIR=str(home / "poetry-data"),
-        PIP_INDEX_URL=index_url,
-        PIP_CONFIG_FILE=os.devnull,
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
         NO_COLOR="1",
-        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
         VIRTUALENV_DOWNLOAD="0",
-        no_proxy=LOOPBACK,
-        NO_PROXY=LOOPBACK,
     )
     return env
 
