@@ -4,7 +4,12 @@ guarded install in a shared environment."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "poetry_env_audit"
 
@@ -31,3 +36,19 @@ def test_every_dataclass_has_a_docstring() -> None:
     ]
     assert len(list(SRC.rglob("*.py"))) > 30
     assert missing == []
+
+
+def test_the_isolate_remedy_does_not_import_the_isolate_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Offering ``poetry self isolate`` is decided without the command's
+    module (six dataclasses built at import, on every guarded sync)."""
+    from poetry_env_audit.remedies import isolate_in_place
+    from unit.factories import dist
+    from unit.factories import poetry_env
+    from unit.factories import target
+
+    monkeypatch.setitem(sys.modules, "poetry_env_audit.isolate", None)  # import fails
+    remedy = isolate_in_place(poetry_env([dist("poetry", "2.5.1")]), target())
+    assert remedy is not None
+    assert remedy.command == "poetry self isolate"
